@@ -1,0 +1,187 @@
+"""Accuracy of the bundled models on a held-out generated set, through the gateway's engine.
+
+    python benchmarks/accuracy.py [--scenes 200] [--crops 400] [--config configs/models.yaml]
+
+Regenerates held-out scenes from `models.training.scenes.HELDOUT_SEED` (training uses
+TRAIN_SEED), runs every bundled model over them with the same code that serves requests
+(preprocess, graph heads, polygons, class maps), and prints one JSON line:
+    detection_map50       mAP@0.5, VOC all-point interpolation, mean over classes
+    instance_mask_iou     mean over ground-truth instances of the IoU between the
+                          rasterised returned polygon and the true mask (0 if missed)
+    semantic_miou         mean over classes (background included) of the pixel IoU
+    classification_top1   top-1 accuracy on held-out crops
+Targets (issue 2): 0.90, 0.85, 0.85, 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.model import Model  # noqa: E402
+from gateway.modelconfig import load_model_configs  # noqa: E402
+from gateway.params import InferenceParams  # noqa: E402
+from gateway.results import Classification, Detections, SemanticMask  # noqa: E402
+from models.training import scenes  # noqa: E402
+
+MODELS = {
+    "detect": "shapes-detect/1",
+    "instance": "shapes-seg/1",
+    "semantic": "shapes-semantic/1",
+    "classify": "shapes-cls/1",
+}
+# mAP is measured over the whole score range, as usual; masks at the served defaults.
+MAP_PARAMS = InferenceParams(confidence=0.001, iou=0.6)
+SERVED_PARAMS = InferenceParams(confidence=0.4, iou=0.3)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
+
+
+def average_precision(hits: list[tuple[float, bool]], n_truth: int) -> float:
+    """VOC all-point interpolated AP from (score, is_true_positive) pairs."""
+    if n_truth == 0:
+        return float("nan")
+    hits.sort(key=lambda h: -h[0])
+    tp = np.cumsum([h[1] for h in hits]) if hits else np.zeros(0)
+    recall = np.concatenate([[0.0], tp / n_truth, [1.0]])
+    precision = np.concatenate([[1.0], tp / np.arange(1, len(hits) + 1), [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def detection_map50(model: Model, held_out: list[Any]) -> float:
+    n_classes = len(scenes.CLASSES)
+    hits: list[list[tuple[float, bool]]] = [[] for _ in range(n_classes)]
+    n_truth = [0] * n_classes
+    for scene in held_out:
+        (prediction,) = model.predict([scene.image], MAP_PARAMS)
+        result = prediction.result
+        assert isinstance(result, Detections)
+        for c in range(n_classes):
+            truth = scene.boxes[scene.class_ids == c]
+            n_truth[c] += len(truth)
+            mine = result.class_id == c
+            boxes, scores = result.xyxy[mine], result.confidence[mine]
+            used = np.zeros(len(truth), bool)
+            overlaps = box_iou(boxes, truth) if len(truth) and len(boxes) else None
+            for i in np.argsort(-scores):
+                hit = False
+                if overlaps is not None:
+                    j = int(np.argmax(np.where(used, -1.0, overlaps[i])))
+                    if overlaps[i, j] >= 0.5 and not used[j]:
+                        used[j] = hit = True
+                hits[c].append((float(scores[i]), hit))
+    aps = [average_precision(hits[c], n_truth[c]) for c in range(n_classes)]
+    return float(np.nanmean(aps))
+
+
+def rasterise(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), np.uint8)
+    if len(points) >= 3:
+        fixed = np.round(points * 16).astype(np.int32)  # 4 fractional bits
+        cv2.fillPoly(mask, [fixed], 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+def instance_mask_iou(model: Model, held_out: list[Any]) -> tuple[float, int]:
+    """Mean IoU over ground-truth instances, and the count of unmatched predictions."""
+    ious: list[float] = []
+    false_positives = 0
+    for scene in held_out:
+        (prediction,) = model.predict([scene.image], SERVED_PARAMS)
+        result = prediction.result
+        assert isinstance(result, Detections)
+        assert result.polygons is not None
+        h, w = scene.image.shape[:2]
+        masks = [rasterise(p, h, w) for p in result.polygons]
+        pairs = []
+        for g, truth in enumerate(scene.masks):
+            for p, mask in enumerate(masks):
+                if result.class_id[p] == scene.class_ids[g]:
+                    union = np.logical_or(truth, mask).sum()
+                    pairs.append((np.logical_and(truth, mask).sum() / max(union, 1), g, p))
+        matched_truth: dict[int, float] = {}
+        matched_pred: set[int] = set()
+        for iou, g, p in sorted(pairs, reverse=True):
+            if iou > 0 and g not in matched_truth and p not in matched_pred:
+                matched_truth[g] = float(iou)
+                matched_pred.add(p)
+        ious += [matched_truth.get(g, 0.0) for g in range(len(scene.masks))]
+        false_positives += len(masks) - len(matched_pred)
+    return float(np.mean(ious)), false_positives
+
+
+def semantic_miou(model: Model, held_out: list[Any]) -> float:
+    n = len(scenes.CLASSES) + 1
+    confusion = np.zeros((n, n), np.int64)
+    for scene in held_out:
+        (prediction,) = model.predict([scene.image], SERVED_PARAMS)
+        result = prediction.result
+        assert isinstance(result, SemanticMask)
+        pairs = scene.semantic.astype(np.int64) * n + result.class_map.astype(np.int64)
+        confusion += np.bincount(pairs.ravel(), minlength=n * n).reshape(n, n)
+    inter = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - inter
+    return float(np.mean(inter / np.maximum(union, 1)))
+
+
+def classification_top1(model: Model, crops: list[tuple[np.ndarray, int]]) -> float:
+    correct = 0
+    for image, label in crops:
+        (prediction,) = model.predict([image], SERVED_PARAMS)
+        result = prediction.result
+        assert isinstance(result, Classification)
+        correct += int(result.ranked()[0][0] == label)
+    return correct / len(crops)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=200)
+    parser.add_argument("--crops", type=int, default=400)
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "models.yaml")
+    args = parser.parse_args()
+
+    configs = {c.id: c for c in load_model_configs(args.config)}
+    models = {task: Model.load(configs[model_id]) for task, model_id in MODELS.items()}
+    started = time.perf_counter()
+    rng = np.random.default_rng(scenes.HELDOUT_SEED)
+    held_out = [scenes.make_scene(rng) for _ in range(args.scenes)]
+    crop_rng = np.random.default_rng(scenes.HELDOUT_SEED + 1)
+    crops = [scenes.make_crop(crop_rng) for _ in range(args.crops)]
+    mask_iou, false_positives = instance_mask_iou(models["instance"], held_out)
+    report = {
+        "detection_map50": round(detection_map50(models["detect"], held_out), 4),
+        "instance_mask_iou": round(mask_iou, 4),
+        "instance_unmatched_predictions": false_positives,
+        "semantic_miou": round(semantic_miou(models["semantic"], held_out), 4),
+        "classification_top1": round(classification_top1(models["classify"], crops), 4),
+        "scenes": args.scenes,
+        "instances": int(sum(len(s.class_ids) for s in held_out)),
+        "crops": args.crops,
+        "seed": scenes.HELDOUT_SEED,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(orjson.dumps(report).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Command line: `gateway predict`, `gateway serve`, `gateway models`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from gateway.dialects.roboflow.params import percent_or_fraction
+from gateway.dialects.roboflow.render import render_json
+from gateway.errors import GatewayError, ModelNotFound
+from gateway.fetch import fetch_bytes
+from gateway.images import decode
+from gateway.model import Model
+from gateway.modelconfig import load_model_configs
+from gateway.params import InferenceParams
+from gateway.results import Prediction
+from gateway.settings import Settings
+
+
+def _read_source(source: str) -> bytes:
+    if source.lower().startswith(("http://", "https://")):
+        return asyncio.run(fetch_bytes(source))
+    return Path(source).read_bytes()
+
+
+def _load_one(settings: Settings, model_id: str) -> Model:
+    configs = {c.id: c for c in load_model_configs(settings.config_path)}
+    if model_id not in configs:
+        known = ", ".join(sorted(configs)) or "none"
+        raise ModelNotFound(f"no model '{model_id}' in {settings.config_path} (models: {known})")
+    return Model.load(configs[model_id], settings.provider, settings.intra_op_threads)
+
+
+def _timings_line(runs: list[Prediction]) -> str:
+    def median_ms(stage: str) -> float:
+        return 1000 * float(statistics.median(getattr(p.timings, stage) for p in runs))
+
+    stages = ("decode", "preprocess", "inference", "postprocess", "total")
+    parts = [f"{stage} {median_ms(stage):.2f} ms" for stage in stages]
+    return f"median of {len(runs)} run(s): " + ", ".join(parts)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(config_path=args.config, provider=args.provider)
+    model = _load_one(settings, args.model)
+    data = _read_source(args.image)
+    params = InferenceParams(
+        confidence=percent_or_fraction("confidence", args.confidence, model.spec.confidence),
+        iou=percent_or_fraction("overlap", args.overlap, model.spec.nms_threshold),
+    )
+    runs = []
+    for _ in range(max(1, args.repeat)):
+        started = time.perf_counter()
+        image = decode(data)
+        decoded = time.perf_counter() - started
+        runs.append(model.predict([image], params, [decoded])[0])
+    sys.stdout.write(orjson.dumps(render_json(runs[-1])).decode() + "\n")
+    if args.timings:
+        print(_timings_line(runs[1:] if len(runs) > 1 else runs), file=sys.stderr)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(config_path=args.config)
+    for config in load_model_configs(settings.config_path):
+        model = Model.load(config, settings.provider)
+        spec = model.spec
+        pre = spec.preprocessing
+        layout = spec.detection.kind if spec.detection else "-"
+        print(
+            f"{spec.id}\t{spec.task.value}\t{pre.width}x{pre.height}\t{layout}\t"
+            f"{len(spec.class_names)} classes: {', '.join(spec.class_names[:8])}"
+        )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    settings = Settings.from_env(
+        config_path=args.config, provider=args.provider, host=args.host, port=args.port
+    )
+    serve(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--config", type=Path, help="models YAML (default: GATEWAY_CONFIG)")
+    parser.add_argument("--provider", choices=("auto", "cpu", "cuda", "tensorrt"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="print Roboflow-style JSON for one image")
+    predict.add_argument("image", help="image file or http(s) URL")
+    predict.add_argument("--model", required=True, help="model id, e.g. shapes-detect/1")
+    predict.add_argument("--confidence", help="0-100, or a fraction below 1 (default: model's)")
+    predict.add_argument("--overlap", help="NMS IoU, 0-100 or a fraction (default: model's)")
+    predict.add_argument("--timings", action="store_true", help="print stage times to stderr")
+    predict.add_argument("--repeat", type=int, default=1, help="run N times (for --timings)")
+    predict.set_defaults(func=cmd_predict)
+
+    models = commands.add_parser("models", help="list the configured models as resolved")
+    models.set_defaults(func=cmd_models)
+
+    serve = commands.add_parser("serve", help="serve the configured models over HTTP")
+    serve.add_argument("--host", help="bind address (default 0.0.0.0, GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 9001, GATEWAY_PORT)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GatewayError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gateway: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2

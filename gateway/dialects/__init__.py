@@ -1,0 +1,1 @@
+"""HTTP dialects: each parses its wire format into neutral requests and renders results."""

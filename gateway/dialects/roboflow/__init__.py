@@ -1,0 +1,1 @@
+"""Roboflow's hosted routes: detect, outline (instance), segment (semantic), classify."""

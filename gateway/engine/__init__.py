@@ -1,0 +1,1 @@
+"""onnxruntime sessions, execution providers and the graph heads appended to models."""

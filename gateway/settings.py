@@ -1,0 +1,54 @@
+"""One frozen settings object, read from the environment (GATEWAY_*) and the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+
+PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway reads from its environment, validated once."""
+
+    config_path: Path = Path("configs/models.yaml")
+    provider: str = "auto"
+    host: str = "0.0.0.0"
+    port: int = 9001
+    intra_op_threads: int = 0  # 0: onnxruntime picks (one per physical core)
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        if self.provider not in PROVIDER_CHOICES:
+            raise ConfigError(
+                f"GATEWAY_PROVIDER: expected one of {', '.join(PROVIDER_CHOICES)}, "
+                f"got {self.provider!r}"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"GATEWAY_PORT: expected a TCP port, got {self.port}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from GATEWAY_* variables; explicit overrides (CLI flags) win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if "GATEWAY_CONFIG" in env:
+            values["config_path"] = Path(env["GATEWAY_CONFIG"])
+        if "GATEWAY_PROVIDER" in env:
+            values["provider"] = env["GATEWAY_PROVIDER"].strip().lower()
+        if "GATEWAY_HOST" in env:
+            values["host"] = env["GATEWAY_HOST"]
+        for name, key in (("port", "GATEWAY_PORT"), ("intra_op_threads", "GATEWAY_THREADS")):
+            if key in env:
+                try:
+                    values[name] = int(env[key])
+                except ValueError:
+                    raise ConfigError(f"{key}: expected an integer, got {env[key]!r}") from None
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

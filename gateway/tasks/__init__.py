@@ -1,0 +1,50 @@
+"""One module per model family: the graph head it appends and its post-processing.
+
+The processing contract, for every family:
+    attach(onnx model)  -> the model with the family's head appended (or unchanged)
+    outputs             -> the graph outputs the family reads
+    feeds(params)       -> extra graph inputs for one request (thresholds, filters)
+    postprocess(outputs, transforms, params) -> one neutral Result per image,
+        in original-image pixels, using the letterbox/stretch transform of each image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+import onnx
+
+from gateway.params import InferenceParams
+from gateway.preprocess import Transform
+from gateway.results import Result, Task
+from gateway.spec import ModelSpec
+
+
+class TaskHandler(Protocol):
+    outputs: tuple[str, ...]
+
+    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto: ...
+
+    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]: ...
+
+    def postprocess(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        transforms: list[Transform],
+        params: InferenceParams,
+    ) -> list[Result]: ...
+
+
+def handler_for(spec: ModelSpec) -> TaskHandler:
+    """The handler for a model's task."""
+    from gateway.tasks.classify import ClassifyTask
+    from gateway.tasks.detection import DetectionTask
+    from gateway.tasks.semantic import SemanticTask
+
+    if spec.task in (Task.DETECT, Task.INSTANCE):
+        return DetectionTask(spec)
+    if spec.task is Task.SEMANTIC:
+        return SemanticTask(spec)
+    return ClassifyTask(spec)

@@ -1,0 +1,52 @@
+"""Classification, exclusive (softmax) or multi-label (independent sigmoid scores)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+
+from gateway.params import InferenceParams
+from gateway.preprocess import Transform
+from gateway.results import Classification, Result
+from gateway.spec import ModelSpec
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class ClassifyTask:
+    """Class scores; the output is small, so no head is appended."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.outputs: tuple[str, ...] = (spec.output,)
+
+    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        return model
+
+    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]:
+        return {}
+
+    def postprocess(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        transforms: list[Transform],
+        params: InferenceParams,
+    ) -> list[Result]:
+        scores = outputs[self.spec.output].astype(np.float32)
+        if self.spec.activation == "softmax":
+            scores = softmax(scores)
+        elif self.spec.activation == "sigmoid":
+            scores = sigmoid(scores)
+        return [
+            Classification(row.astype(np.float32), self.spec.class_names, self.spec.multi_label)
+            for row in scores[: len(transforms)]
+        ]

@@ -1,0 +1,68 @@
+"""Semantic segmentation: logits [B, C, H, W] -> a class id per original pixel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import onnx
+
+from gateway.engine.heads import attach_semantic_head
+from gateway.params import InferenceParams
+from gateway.preprocess import Transform
+from gateway.results import Result, SemanticMask
+from gateway.spec import ModelSpec
+
+Matrix = np.ndarray
+
+
+def original_from_network(transform: Transform) -> Matrix:
+    """2x3 affine: original pixel centre -> network pixel centre (for WARP_INVERSE_MAP)."""
+    sx, sy = transform.scale_x, transform.scale_y
+    return np.array(
+        [
+            [sx, 0.0, transform.pad_x + 0.5 * sx - 0.5],
+            [0.0, sy, transform.pad_y + 0.5 * sy - 0.5],
+        ],
+        dtype=np.float64,
+    )
+
+
+class SemanticTask:
+    """The arg-max class map, computed where the model runs, mapped back to original size."""
+
+    outputs: tuple[str, ...] = ("gw_class_map",)
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        channels = len(self.spec.class_names)
+        for output in model.graph.output:
+            if output.name == self.spec.output:
+                dim = output.type.tensor_type.shape.dim[1]
+                channels = dim.dim_value if dim.HasField("dim_value") else channels
+        return attach_semantic_head(model, self.spec.output, channels)
+
+    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]:
+        return {}
+
+    def postprocess(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        transforms: list[Transform],
+        params: InferenceParams,
+    ) -> list[Result]:
+        results: list[Result] = []
+        for class_map, transform in zip(outputs["gw_class_map"], transforms, strict=True):
+            full = cv2.warpAffine(
+                class_map,
+                original_from_network(transform),
+                (transform.width, transform.height),
+                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            results.append(SemanticMask(np.asarray(full, np.uint8), self.spec.class_names))
+        return results
