@@ -192,3 +192,16 @@ def test_explicit_layout_overrides_detection(tmp_path: Path) -> None:
     build("yolov5", False, tmp_path)
     with pytest.raises(Exception, match="yolov8 needs 9 columns"):
         load(tmp_path, layout="yolov8")
+
+
+@pytest.mark.parametrize(("layout", "with_masks"), LAYOUTS)
+def test_only_kept_detections_leave_the_graph(
+    tmp_path: Path, layout: str, with_masks: bool
+) -> None:
+    """The raw candidate tensor is not a session output: on a GPU it never reaches the host."""
+    build(layout, with_masks, tmp_path)
+    model = load(tmp_path)
+    expected = {"gw_batch", "gw_boxes", "gw_scores", "gw_classes"}
+    if with_masks:
+        expected.add("gw_masks")
+    assert set(model.session.output_names) == expected

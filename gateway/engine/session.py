@@ -31,6 +31,7 @@ class Session:
             raise ModelError(f"model '{model_id}': onnxruntime cannot load it: {exc}") from exc
         self.providers: list[str] = self._session.get_providers()
         self.input_names = tuple(i.name for i in self._session.get_inputs())
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
 
     def run(
         self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]

@@ -37,6 +37,19 @@ class TaskHandler(Protocol):
     ) -> list[Result]: ...
 
 
+class HeadlessTask:
+    """Defaults for families that append no head and take no per-request graph inputs."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        return model
+
+    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]:
+        return {}
+
+
 def handler_for(spec: ModelSpec) -> TaskHandler:
     """The handler for a model's task."""
     from gateway.tasks.classify import ClassifyTask

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import onnx
 
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Classification, Result
 from gateway.spec import ModelSpec
+from gateway.tasks import HeadlessTask
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -22,18 +22,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-class ClassifyTask:
+class ClassifyTask(HeadlessTask):
     """Class scores; the output is small, so no head is appended."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
+        super().__init__(spec)
         self.outputs: tuple[str, ...] = (spec.output,)
-
-    def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
-        return model
-
-    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]:
-        return {}
 
     def postprocess(
         self,

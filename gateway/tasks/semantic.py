@@ -12,7 +12,7 @@ from gateway.engine.heads import attach_semantic_head
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Result, SemanticMask
-from gateway.spec import ModelSpec
+from gateway.tasks import HeadlessTask
 
 Matrix = np.ndarray
 
@@ -29,13 +29,10 @@ def original_from_network(transform: Transform) -> Matrix:
     )
 
 
-class SemanticTask:
+class SemanticTask(HeadlessTask):
     """The arg-max class map, computed where the model runs, mapped back to original size."""
 
     outputs: tuple[str, ...] = ("gw_class_map",)
-
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
 
     def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
         channels = len(self.spec.class_names)
@@ -44,9 +41,6 @@ class SemanticTask:
                 dim = output.type.tensor_type.shape.dim[1]
                 channels = dim.dim_value if dim.HasField("dim_value") else channels
         return attach_semantic_head(model, self.spec.output, channels)
-
-    def feeds(self, params: InferenceParams) -> dict[str, np.ndarray]:
-        return {}
 
     def postprocess(
         self,
