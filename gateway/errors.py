@@ -3,11 +3,15 @@
     GatewayError                  root of everything the gateway raises on purpose
     ├── ConfigError               settings or model configuration are wrong (start-up)
     ├── ModelError                a model file cannot be loaded or its layout is not understood
-    └── RequestError              something a client sent is wrong (a dialect answers 4xx)
-        ├── InvalidImage          the image cannot be decoded or is of an unsupported format
-        ├── InvalidParameter      a parameter is malformed or out of range
-        ├── ModelNotFound         no model with that id is configured
-        └── TaskMismatch          the model does not do what the route asks for
+    ├── RequestError              something a client sent is wrong (a dialect answers 4xx)
+    │   ├── InvalidImage          the image cannot be decoded or is of an unsupported format
+    │   ├── InvalidParameter      a parameter is malformed or out of range
+    │   ├── ModelNotFound         no model with that id is configured
+    │   ├── TaskMismatch          the model does not do what the route asks for
+    │   ├── PayloadTooLarge       the body (or a fetched image) is over its size limit
+    │   ├── Unauthorized          no API key, or one the gateway does not know
+    │   └── Forbidden             the key is valid but not for this model
+    └── Unavailable               the gateway cannot serve right now (not ready, overloaded)
 
 Messages are written for the person who caused the error: they name the field, the
 model or the value at fault, and never contain secrets or image data.
@@ -46,3 +50,23 @@ class ModelNotFound(RequestError):
 
 class TaskMismatch(RequestError):
     """The model's task does not match what the request asks for."""
+
+
+class PayloadTooLarge(RequestError):
+    """The request body, or an image fetched for it, is over its size limit."""
+
+
+class Unauthorized(RequestError):
+    """No API key was given, or the key is not one the gateway knows."""
+
+
+class Forbidden(RequestError):
+    """The API key is valid but may not use this model."""
+
+
+class Unavailable(GatewayError):
+    """The gateway cannot serve the request right now; the client may retry."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

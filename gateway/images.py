@@ -41,6 +41,10 @@ def decode(data: bytes) -> Image:
     kind = sniff_format(data)
     if kind is None:
         raise InvalidImage("Could not load input image. Cause: not a JPEG, PNG, BMP, WebP or TIFF")
+    if kind == "jpeg" and b"\xff\xd9" not in data[-256:]:
+        # libjpeg decodes a cut-off file with a grey remainder; refuse it instead. The
+        # end-of-image marker cannot occur inside entropy-coded data (byte stuffing).
+        raise InvalidImage("Could not load input image. Cause: the jpeg data is truncated")
     # IMREAD_COLOR applies the EXIF orientation (JPEG, TIFF, WebP, PNG eXIf).
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:

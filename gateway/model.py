@@ -57,6 +57,10 @@ class Model:
         pre = self.spec.preprocessing
         self.predict([np.full((pre.height, pre.width, 3), 114, np.uint8)], InferenceParams())
 
+    def validate(self, params: InferenceParams) -> None:
+        """Raise InvalidParameter now, before any image work, if params do not fit."""
+        self.handler.feeds(params)
+
     def _run(self, tensor: np.ndarray, params: InferenceParams) -> dict[str, np.ndarray]:
         feeds = self.handler.feeds(params)
         feeds[self.spec.preprocessing.input_name] = tensor

@@ -23,6 +23,9 @@ class Settings:
     port: int = 9001
     intra_op_threads: int = 0  # 0: onnxruntime picks (one per physical core)
     warmup: bool = True
+    keys_path: Path | None = Path("configs/keys.yaml")
+    api_keys: str = ""  # comma-separated keys with access to every model
+    max_body_bytes: int = 20 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_CHOICES:
@@ -44,7 +47,18 @@ class Settings:
             values["provider"] = env["GATEWAY_PROVIDER"].strip().lower()
         if "GATEWAY_HOST" in env:
             values["host"] = env["GATEWAY_HOST"]
-        for name, key in (("port", "GATEWAY_PORT"), ("intra_op_threads", "GATEWAY_THREADS")):
+        if "GATEWAY_KEYS_FILE" in env:
+            values["keys_path"] = (
+                Path(env["GATEWAY_KEYS_FILE"]) if env["GATEWAY_KEYS_FILE"] else None
+            )
+        if "GATEWAY_API_KEYS" in env:
+            values["api_keys"] = env["GATEWAY_API_KEYS"]
+        integers = (
+            ("port", "GATEWAY_PORT"),
+            ("intra_op_threads", "GATEWAY_THREADS"),
+            ("max_body_bytes", "GATEWAY_MAX_BODY_BYTES"),
+        )
+        for name, key in integers:
             if key in env:
                 try:
                     values[name] = int(env[key])

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import orjson
 import pytest
-from PIL import Image as PILImage
 
-from gateway.app import create_app
 from gateway.cli import main
 from gateway.dialects.roboflow.params import percent_or_fraction
 from gateway.errors import InvalidParameter
 from gateway.images import decode_base64
-from gateway.settings import Settings
 from tests.layouts import make_model, save, ultralytics_metadata, write_config
 
 NAMES = ["circle", "square"]
@@ -146,37 +141,3 @@ def test_base64_variants_decode_to_the_same_bytes() -> None:
     urlsafe = base64.urlsafe_b64encode(data).rstrip(b"=")
     for text in (plain, wrapped, urlsafe, b"data:image/jpeg;base64," + plain):
         assert decode_base64(text) == data
-
-
-async def test_http_route_serves_roboflow_json(config: Path, jpeg: Path) -> None:
-    app = create_app(Settings(config_path=config, warmup=False))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        encoded = base64.b64encode(jpeg.read_bytes())
-        response = await client.post(
-            "/det/1?api_key=k&confidence=50",
-            content=encoded,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert response.status_code == 200
-        assert response.json()["predictions"][0]["class"] == "circle"
-        raw = await client.post(
-            "/det/1", content=jpeg.read_bytes(), headers={"Content-Type": "image/jpeg"}
-        )
-        assert raw.json()["predictions"][0]["x"] == 320.0
-        png = io.BytesIO()
-        PILImage.new("RGB", (64, 64), "white").save(png, format="PNG")
-        form = await client.post("/det/1", files={"file": ("a.png", png.getvalue(), "image/png")})
-        assert form.status_code == 200
-        assert form.json()["image"] == {"width": 64, "height": 64}
-        missing = await client.post("/nope/1", content=encoded)
-        assert missing.status_code == 404
-        assert "no model 'nope/1'" in missing.json()["message"]
-        garbage = await client.post("/det/1", content=b"%%%not base64%%%")
-        assert garbage.status_code == 400
-        assert garbage.json()["message"].startswith("Could not load input image")
-        bad_conf = await client.post("/det/1?confidence=high", content=encoded)
-        assert bad_conf.status_code == 400

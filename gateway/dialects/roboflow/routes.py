@@ -1,7 +1,16 @@
-"""Roboflow hosted-route requests: read the image and parameters, predict, render JSON."""
+"""Roboflow's hosted routes: detect / outline / segment / classify and the bare form.
+
+    POST|GET /{family}/{project}/{version}   family: detect, outline, segment, classify
+    POST|GET /{project}/{version}            family from the Host's first label
+                                             (detect.example.com), else the model's task
+
+The image is `?image=<url>` (the body is then ignored), a multipart part `file`, raw
+image bytes, or base64 text under any other Content-Type (COMPAT.md section 1).
+"""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import anyio
@@ -9,52 +18,54 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.dialects.roboflow.params import percent_or_fraction
-from gateway.dialects.roboflow.render import render_json
-from gateway.errors import (
-    GatewayError,
-    InvalidImage,
-    InvalidParameter,
-    ModelNotFound,
-    RequestError,
-    TaskMismatch,
+from gateway.dialects.http import (
+    bearer_or_query_key,
+    json_response,
+    parse_form,
+    read_body,
+    retry_headers,
+    status_for,
 )
+from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
+from gateway.dialects.roboflow.render import render_json
+from gateway.errors import GatewayError, InvalidImage, TaskMismatch
 from gateway.fetch import fetch_bytes
 from gateway.images import decode, decode_base64, sniff_format
-from gateway.model import Model
-from gateway.params import InferenceParams
-from gateway.registry import ModelRegistry
+from gateway.render import annotate, encode
+from gateway.results import Task
+from gateway.state import GatewayState
 
-STATUS: list[tuple[type[GatewayError], int]] = [
-    (ModelNotFound, 404),
-    (InvalidImage, 400),
-    (InvalidParameter, 400),
-    (TaskMismatch, 400),
-    (RequestError, 400),
-]
+FAMILIES = {
+    "detect": Task.DETECT,
+    "outline": Task.INSTANCE,
+    "segment": Task.SEMANTIC,
+    "classify": Task.CLASSIFY,
+}
+FAMILY_OF_TASK = {task: family for family, task in FAMILIES.items()}
 
 
 def error_response(exc: GatewayError) -> Response:
-    """One place mapping the exception tree to Roboflow's `{"message": ...}` errors."""
-    status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
-    return json_response({"message": str(exc)}, status)
+    """Roboflow's error shape: `{"message": ...}`."""
+    return json_response({"message": str(exc)}, status_for(exc), retry_headers(exc))
 
 
-def json_response(body: object, status: int = 200) -> Response:
-    import orjson
+def family_of(request: Request) -> str | None:
+    """The route family from the path, else from the Host header's first label."""
+    family = request.scope.get("route_family")
+    if family:
+        return str(family)
+    label = request.headers.get("host", "").split(".", 1)[0].split(":", 1)[0].lower()
+    return label if label in FAMILIES and "." in request.headers.get("host", "") else None
 
-    return Response(orjson.dumps(body), status, media_type="application/json")
 
-
-async def read_image_bytes(request: Request) -> bytes:
-    url = request.query_params.get("image")
-    if url:
-        return await fetch_bytes(url)
-    body = await request.body()
+async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> bytes:
+    if query.image_url:
+        return await fetch_bytes(query.image_url)
+    body = await read_body(request, limit)
     if not body.strip():
         raise InvalidImage("Could not load input image. Cause: the request has no image")
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form = await parse_form(request, body)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidImage("Could not load input image. Cause: no multipart part named 'file'")
@@ -62,31 +73,52 @@ async def read_image_bytes(request: Request) -> bytes:
     return body if sniff_format(body) else decode_base64(body)
 
 
-def params_for(request: Request, model: Model) -> InferenceParams:
-    query = request.query_params
-    classes = query.get("classes")
-    return InferenceParams(
-        confidence=percent_or_fraction("confidence", query.get("confidence"), 0.4),
-        iou=percent_or_fraction("overlap", query.get("overlap"), 0.3),
-        classes=frozenset(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
-    )
-
-
 async def infer(request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
+    state: GatewayState = request.app.state.gateway
     model_id = f"{request.path_params['project']}/{request.path_params['version']}"
     try:
-        model = registry.get(model_id)
-        params = params_for(request, model)
-        data = await read_image_bytes(request)
+        state.keys.authorize(bearer_or_query_key(request), model_id)
+        model = state.registry.get(model_id)
+        family = family_of(request)
+        if family is not None and FAMILIES[family] is not model.task:
+            raise TaskMismatch(
+                f"model '{model_id}' does {model.task.value}: call "
+                f"/{FAMILY_OF_TASK[model.task]}/{model_id}, not /{family}/{model_id}"
+            )
+        query = parse_query(request.query_params)
+        model.validate(query.params)
+        data = await image_bytes(request, query, state.settings.max_body_bytes)
         started = time.perf_counter()
         image = await anyio.to_thread.run_sync(decode, data)
         decoded = time.perf_counter() - started
-        (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], params, [decoded])
+        (prediction,) = await anyio.to_thread.run_sync(
+            model.predict, [image], query.params, [decoded]
+        )
+        if query.format == "json":
+            return json_response(render_json(prediction))
+        jpeg = await anyio.to_thread.run_sync(
+            lambda: encode(annotate(image, prediction.result, query.stroke, query.labels))
+        )
     except GatewayError as exc:
         return error_response(exc)
-    return json_response(render_json(prediction))
+    if query.format == "image":
+        return Response(jpeg, media_type="image/jpeg")
+    body = render_json(prediction)
+    body["visualization"] = base64.b64encode(jpeg).decode("ascii")
+    return json_response(body)
+
+
+def _family_route(family: str) -> Route:
+    async def endpoint(request: Request) -> Response:
+        request.scope["route_family"] = family
+        return await infer(request)
+
+    return Route(f"/{family}/{{project}}/{{version}}", endpoint, methods=["POST", "GET"])
 
 
 def routes() -> list[Route]:
-    return [Route("/{project}/{version}", infer, methods=["POST", "GET"])]
+    """The family routes, then the bare `/{project}/{version}` (mount it last)."""
+    return [
+        *(_family_route(family) for family in FAMILIES),
+        Route("/{project}/{version}", infer, methods=["POST", "GET"]),
+    ]

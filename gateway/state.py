@@ -1,0 +1,35 @@
+"""What one gateway process holds while it serves: settings, models, keys."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from gateway.auth import KeyStore, load_keys
+from gateway.registry import ModelRegistry
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    registry: ModelRegistry
+    keys: KeyStore
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def build(cls, settings: Settings, registry: ModelRegistry | None = None) -> GatewayState:
+        """Load keys and (unless given) every configured model."""
+        keys = KeyStore(load_keys(settings.keys_path, settings.api_keys))
+        if keys.demo_key_active:
+            log.warning(
+                "the public local demo API key is active (%s): remove it before exposing "
+                "this gateway",
+                settings.keys_path,
+            )
+        if not len(keys):
+            log.warning("no API keys are configured: every inference request will get 401")
+        return cls(settings, registry or ModelRegistry.from_settings(settings), keys)

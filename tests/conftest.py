@@ -1,0 +1,99 @@
+"""Shared fixtures: small models of each family, and a gateway app with its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.layouts import make_model, save, ultralytics_metadata, write_config
+
+TEST_KEY = "test-key-123"
+SIZE = 320
+
+
+def _detector(path: Path, task: str, names: list[str]) -> None:
+    """One box at the network centre (128..192 x 144..176), class 0; with a mask if seg."""
+    nc = len(names)
+    nm = 32 if task == "segment" else 0
+    raw = np.zeros((1, 4 + nc + nm, 2))
+    raw[0, :5, 0] = [160, 160, 64, 32, 0.9]
+    raw[0, :4, 1] = [60, 250, 20, 20]
+    raw[0, 4 + 1, 1] = 0.6  # a second, weaker box of class 1
+    mask = np.zeros((1, raw.shape[1], 1))
+    mask[0, 4 : 4 + nc] = 1
+    outputs = {"output0": (raw, mask)}
+    if nm:
+        raw[0, 4 + nc, :] = 1.0  # both use prototype 0, positive everywhere
+        protos = np.zeros((1, nm, SIZE // 4, SIZE // 4))
+        protos[0, 0] = 1.0
+        outputs["output1"] = (protos, None)
+    save(make_model(outputs, ultralytics_metadata(names, task, (SIZE, SIZE))), path)
+
+
+def build_models(directory: Path) -> Path:
+    """det/1, seg/1, sem/1 and cls/1 fixture models and a config naming them."""
+    _detector(directory / "det.onnx", "detect", ["circle", "square"])
+    _detector(directory / "seg.onnx", "segment", ["circle", "square"])
+    logits = np.zeros((1, 2, 64, 64))
+    logits[0, 1, :32] = 1.0
+    meta = ultralytics_metadata(["background", "sky"], "semantic", (64, 64))
+    save(make_model({"output0": (logits, None)}, meta, imgsz=(64, 64)), directory / "sem.onnx")
+    meta = ultralytics_metadata(["cat", "dog"], "classify", (32, 32))
+    scores = np.array([[0.3, 0.7]])
+    save(make_model({"output0": (scores, None)}, meta, imgsz=(32, 32)), directory / "cls.onnx")
+    return write_config(
+        directory,
+        [
+            {"id": "det/1", "path": "det.onnx"},
+            {"id": "seg/1", "path": "seg.onnx"},
+            {"id": "sem/1", "path": "sem.onnx"},
+            {"id": "cls/1", "path": "cls.onnx"},
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("models")
+    build_models(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def jpeg_bytes() -> bytes:
+    """A white 640x480 JPEG."""
+    ok, data = cv2.imencode(".jpg", np.full((480, 640, 3), 255, np.uint8))
+    assert ok
+    return data.tobytes()
+
+
+def settings_for(model_dir: Path, **overrides: object) -> Settings:
+    keys = model_dir / "keys.yaml"
+    keys.write_text("keys:\n  - {name: scoped, key: scoped-key, models: [det/1]}\n")
+    base: dict[str, object] = {
+        "config_path": model_dir / "models.yaml",
+        "keys_path": keys,
+        "api_keys": TEST_KEY,
+        "warmup": False,
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to the app through ASGITransport, lifespan running."""
+    app = create_app(settings_for(model_dir, max_body_bytes=2_000_000))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http,
+    ):
+        yield http
