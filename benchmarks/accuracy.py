@@ -1,10 +1,13 @@
 """Accuracy of the bundled models on a held-out generated set, through the gateway's engine.
 
     python benchmarks/accuracy.py [--scenes 200] [--crops 400] [--config configs/models.yaml]
+    python benchmarks/accuracy.py --url http://127.0.0.1:9001 [--api-key local-demo-key]
 
 Regenerates held-out scenes from `models.training.scenes.HELDOUT_SEED` (training uses
 TRAIN_SEED), runs every bundled model over them with the same code that serves requests
-(preprocess, graph heads, polygons, class maps), and prints one JSON line:
+(preprocess, graph heads, polygons, class maps) or, with --url, through a running
+gateway's Roboflow routes (PNG-encoded images, JSON parsed back), and prints one JSON
+line:
     detection_map50       mAP@0.5, VOC all-point interpolation, mean over classes
     instance_mask_iou     mean over ground-truth instances of the IoU between the
                           rasterised returned polygon and the true mask (0 if missed)
@@ -16,12 +19,15 @@ Targets (issue 2): 0.90, 0.85, 0.85, 0.95.
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 import orjson
 
@@ -31,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.model import Model  # noqa: E402
 from gateway.modelconfig import load_model_configs  # noqa: E402
 from gateway.params import InferenceParams  # noqa: E402
-from gateway.results import Classification, Detections, SemanticMask  # noqa: E402
+from gateway.results import Classification, Detections, Result, SemanticMask  # noqa: E402
 from models.training import scenes  # noqa: E402
 
 MODELS = {
@@ -43,6 +49,62 @@ MODELS = {
 # mAP is measured over the whole score range, as usual; masks at the served defaults.
 MAP_PARAMS = InferenceParams(confidence=0.001, iou=0.6)
 SERVED_PARAMS = InferenceParams(confidence=0.4, iou=0.3)
+FAMILY = {"detect": "detect", "instance": "outline", "semantic": "segment", "classify": "classify"}
+
+Predict = Callable[[np.ndarray, InferenceParams], Result]
+
+
+def local_predictor(model: Model) -> Predict:
+    def predict(image: np.ndarray, params: InferenceParams) -> Result:
+        return model.predict([image], params)[0].result
+
+    return predict
+
+
+def _from_json(body: dict[str, Any], names: tuple[str, ...]) -> Result:
+    """A Roboflow JSON response parsed back into the neutral result it renders."""
+    if "segmentation_mask" in body:
+        png = np.frombuffer(base64.b64decode(body["segmentation_mask"]), np.uint8)
+        return SemanticMask(np.asarray(cv2.imdecode(png, cv2.IMREAD_UNCHANGED), np.uint8), names)
+    if "top" in body:
+        scores = np.zeros(len(names), np.float32)
+        for p in body["predictions"]:
+            scores[p["class_id"]] = p["confidence"]
+        return Classification(scores, names)
+    preds = body["predictions"]
+    xyxy = np.array(
+        [[p["x"] - p["width"] / 2, p["y"] - p["height"] / 2, p["x"] + p["width"] / 2,
+          p["y"] + p["height"] / 2] for p in preds],
+        np.float32,
+    ).reshape(-1, 4)  # fmt: skip
+    polygons = None
+    if preds and "points" in preds[0]:
+        polygons = tuple(
+            np.array([[q["x"], q["y"]] for q in p["points"]], np.float32).reshape(-1, 2)
+            for p in preds
+        )
+    return Detections(
+        xyxy,
+        np.array([p["confidence"] for p in preds], np.float32),
+        np.array([p["class_id"] for p in preds], np.int64),
+        names,
+        polygons,
+    )
+
+
+def http_predictor(
+    client: httpx.Client, family: str, model_id: str, names: tuple[str, ...], key: str
+) -> Predict:
+    def predict(image: np.ndarray, params: InferenceParams) -> Result:
+        _, png = cv2.imencode(".png", image)  # lossless: same pixels as the local run
+        query = {"api_key": key, "confidence": params.confidence, "overlap": params.iou}
+        response = client.post(
+            f"/{family}/{model_id}", params=query, content=base64.b64encode(png.tobytes())
+        )
+        response.raise_for_status()
+        return _from_json(response.json(), names)
+
+    return predict
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -67,13 +129,12 @@ def average_precision(hits: list[tuple[float, bool]], n_truth: int) -> float:
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def detection_map50(model: Model, held_out: list[Any]) -> float:
+def detection_map50(predict: Predict, held_out: list[Any]) -> float:
     n_classes = len(scenes.CLASSES)
     hits: list[list[tuple[float, bool]]] = [[] for _ in range(n_classes)]
     n_truth = [0] * n_classes
     for scene in held_out:
-        (prediction,) = model.predict([scene.image], MAP_PARAMS)
-        result = prediction.result
+        result = predict(scene.image, MAP_PARAMS)
         assert isinstance(result, Detections)
         for c in range(n_classes):
             truth = scene.boxes[scene.class_ids == c]
@@ -101,13 +162,12 @@ def rasterise(points: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def instance_mask_iou(model: Model, held_out: list[Any]) -> tuple[float, int]:
+def instance_mask_iou(predict: Predict, held_out: list[Any]) -> tuple[float, int]:
     """Mean IoU over ground-truth instances, and the count of unmatched predictions."""
     ious: list[float] = []
     false_positives = 0
     for scene in held_out:
-        (prediction,) = model.predict([scene.image], SERVED_PARAMS)
-        result = prediction.result
+        result = predict(scene.image, SERVED_PARAMS)
         assert isinstance(result, Detections)
         assert result.polygons is not None
         h, w = scene.image.shape[:2]
@@ -129,12 +189,11 @@ def instance_mask_iou(model: Model, held_out: list[Any]) -> tuple[float, int]:
     return float(np.mean(ious)), false_positives
 
 
-def semantic_miou(model: Model, held_out: list[Any]) -> float:
+def semantic_miou(predict: Predict, held_out: list[Any]) -> float:
     n = len(scenes.CLASSES) + 1
     confusion = np.zeros((n, n), np.int64)
     for scene in held_out:
-        (prediction,) = model.predict([scene.image], SERVED_PARAMS)
-        result = prediction.result
+        result = predict(scene.image, SERVED_PARAMS)
         assert isinstance(result, SemanticMask)
         pairs = scene.semantic.astype(np.int64) * n + result.class_map.astype(np.int64)
         confusion += np.bincount(pairs.ravel(), minlength=n * n).reshape(n, n)
@@ -143,11 +202,10 @@ def semantic_miou(model: Model, held_out: list[Any]) -> float:
     return float(np.mean(inter / np.maximum(union, 1)))
 
 
-def classification_top1(model: Model, crops: list[tuple[np.ndarray, int]]) -> float:
+def classification_top1(predict: Predict, crops: list[tuple[np.ndarray, int]]) -> float:
     correct = 0
     for image, label in crops:
-        (prediction,) = model.predict([image], SERVED_PARAMS)
-        result = prediction.result
+        result = predict(image, SERVED_PARAMS)
         assert isinstance(result, Classification)
         correct += int(result.ranked()[0][0] == label)
     return correct / len(crops)
@@ -158,10 +216,22 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--crops", type=int, default=400)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "models.yaml")
+    parser.add_argument("--url", help="measure through a running gateway's HTTP routes")
+    parser.add_argument("--api-key", default="local-demo-key")
     args = parser.parse_args()
 
     configs = {c.id: c for c in load_model_configs(args.config)}
-    models = {task: Model.load(configs[model_id]) for task, model_id in MODELS.items()}
+    loaded = {task: Model.load(configs[model_id]) for task, model_id in MODELS.items()}
+    if args.url:
+        client = httpx.Client(base_url=args.url, timeout=60)
+        models = {
+            task: http_predictor(
+                client, FAMILY[task], model.id, model.spec.class_names, args.api_key
+            )
+            for task, model in loaded.items()
+        }
+    else:
+        models = {task: local_predictor(model) for task, model in loaded.items()}
     started = time.perf_counter()
     rng = np.random.default_rng(scenes.HELDOUT_SEED)
     held_out = [scenes.make_scene(rng) for _ in range(args.scenes)]
@@ -178,6 +248,7 @@ def main() -> None:
         "instances": int(sum(len(s.class_ids) for s in held_out)),
         "crops": args.crops,
         "seed": scenes.HELDOUT_SEED,
+        "through": args.url or "engine",
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(orjson.dumps(report).decode())
