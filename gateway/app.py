@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 
 from gateway.dialects import service
+from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 from gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path, wrong method) as JSON, like every other error."""
+    if not isinstance(exc, HTTPException):
+        return await internal_error(request, exc)
+    return json_response({"message": exc.detail}, exc.status_code, exc.headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered without internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response({"message": "internal error"}, 500)
 
 
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Starlette:
@@ -27,4 +47,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
         app.state.gateway = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
         yield
 
-    return Starlette(routes=[*service.routes(), *roboflow.routes()], lifespan=lifespan)
+    return Starlette(
+        routes=[*service.routes(), *roboflow.routes()],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.errors import InvalidImage
+from gateway.errors import InvalidImage, PayloadTooLarge
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,12 @@ class FetchLimits:
 async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidImage(f"image at {url} is larger than {max_bytes} bytes")
+        raise PayloadTooLarge(f"image at {url} is larger than {max_bytes} bytes")
     chunks = bytearray()
     async for chunk in response.aiter_bytes():
         chunks.extend(chunk)
         if len(chunks) > max_bytes:
-            raise InvalidImage(f"image at {url} is larger than {max_bytes} bytes")
+            raise PayloadTooLarge(f"image at {url} is larger than {max_bytes} bytes")
     return bytes(chunks)
 
 

@@ -22,7 +22,12 @@ CENTRE = {"x": 320.0, "y": 240.0, "width": 128.0, "height": 64.0}
 
 @pytest.fixture(scope="module")
 def image_url(jpeg_bytes: bytes) -> Iterator[str]:
-    with serve_images({"/white.jpg": jpeg_bytes, "/text.jpg": b"not an image"}) as base:
+    files = {
+        "/white.jpg": jpeg_bytes,
+        "/text.jpg": b"not an image",
+        "/big.jpg": b"\xff" * 2_500_000,
+    }
+    with serve_images(files) as base:
         yield base
 
 
@@ -210,10 +215,15 @@ async def test_broken_images_and_urls(
     cut = await client.post(f"/det/1?{KEY}", content=b64(truncated(jpeg_bytes)))
     assert cut.status_code == 400
     assert "truncated" in cut.json()["message"]
-    for path, message in (("/missing.jpg", "HTTP 404"), ("/text.jpg", "not a JPEG, PNG")):
+    cases = (
+        ("/missing.jpg", 400, "HTTP 404"),
+        ("/text.jpg", 400, "not a JPEG, PNG"),
+        ("/big.jpg", 413, "larger than 2000000 bytes"),
+    )
+    for path, status, message in cases:
         url = quote(image_url + path, safe="")
         response = await client.get(f"/det/1?{KEY}&image={url}")
-        assert response.status_code == 400
+        assert response.status_code == status
         assert message in response.json()["message"]
     closed = quote("http://127.0.0.1:9/x.jpg", safe="")
     unreachable = await client.get(f"/det/1?{KEY}&image={closed}")
@@ -223,6 +233,15 @@ async def test_broken_images_and_urls(
     assert ftp.status_code == 400
     # The server is still up and answering.
     assert (await client.post(f"/det/1?{KEY}", content=b64(jpeg_bytes))).status_code == 200
+
+
+async def test_routing_errors_are_json(client: httpx.AsyncClient) -> None:
+    unknown = await client.get("/a/b/c/d")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"message": "Not Found"}
+    wrong_method = await client.put(f"/det/1?{KEY}")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"message": "Method Not Allowed"}
 
 
 async def test_service_routes(client: httpx.AsyncClient) -> None:

@@ -29,7 +29,7 @@ from gateway.dialects.http import (
 from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, InvalidImage, TaskMismatch
-from gateway.fetch import fetch_bytes
+from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode, decode_base64, sniff_format
 from gateway.render import annotate, encode
 from gateway.results import Task
@@ -60,7 +60,7 @@ def family_of(request: Request) -> str | None:
 
 async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> bytes:
     if query.image_url:
-        return await fetch_bytes(query.image_url)
+        return await fetch_bytes(query.image_url, FetchLimits(max_bytes=limit))
     body = await read_body(request, limit)
     if not body.strip():
         raise InvalidImage("Could not load input image. Cause: the request has no image")
