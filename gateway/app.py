@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.dialects import service
+from gateway.dialects import inference_server, service
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
+from gateway.middleware import CollapseSlashes
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 from gateway.state import GatewayState
@@ -38,8 +40,8 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Starlette:
     """The gateway's ASGI app. Models load in the lifespan unless a registry is given.
 
-    Dialects are mounted in order; Roboflow's bare `/{project}/{version}` goes last
-    because it would match any two-segment path.
+    Dialects are mounted in order; Roboflow's goes last because its bare
+    `/{project}/{version}` and `/{workspace}` would match any such path.
     """
 
     @contextlib.asynccontextmanager
@@ -48,7 +50,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
         yield
 
     return Starlette(
-        routes=[*service.routes(), *roboflow.routes()],
+        routes=[*service.routes(), *inference_server.routes(), *roboflow.routes()],
         lifespan=lifespan,
+        middleware=[Middleware(CollapseSlashes)],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
     )

@@ -1,6 +1,7 @@
 """Model configuration: `configs/models.yaml` (or any YAML given by --config).
 
-The file holds a list of models under `models:`. Only `id` (`project/version`) and
+The file names the workspace the Roboflow SDK sees (`workspace:`, default `gateway`)
+and holds a list of models under `models:`. Only `id` (`project/version`) and
 `path` (ONNX file, relative to the YAML file) are required: for an Ultralytics export
 the task, class names, input size and stride come from the ONNX metadata and the
 output shapes. Every other field overrides what the file says:
@@ -221,8 +222,11 @@ def parse_model(raw: Any, index: int, base_dir: Path) -> ModelConfig:
     )
 
 
-def load_model_configs(path: Path) -> list[ModelConfig]:
-    """Read and validate a models YAML file."""
+DEFAULT_WORKSPACE = "gateway"
+RESERVED_WORKSPACES = frozenset({"detect", "outline", "segment", "classify", "model", "infer"})
+
+
+def _read(path: Path) -> Mapping[str, Any]:
     try:
         document = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -231,6 +235,33 @@ def load_model_configs(path: Path) -> list[ModelConfig]:
         raise ConfigError(f"model config {path} is not valid YAML: {exc}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("models"), list):
         raise ConfigError(f"model config {path}: expected a top-level 'models:' list")
+    return document
+
+
+def load_workspace(path: Path) -> str:
+    """The workspace name the Roboflow SDK's bootstrap API reports.
+
+    It must not be a route family or a model's project name: `GET /{workspace}/{project}`
+    (SDK) and `GET /{project}/{version}` (inference) are told apart by it.
+    """
+    document = _read(path)
+    workspace = document.get("workspace", DEFAULT_WORKSPACE)
+    if not isinstance(workspace, str) or not workspace or "/" in workspace:
+        raise ConfigError(f"model config {path}: field 'workspace': expected a name without '/'")
+    projects = {
+        str(m.get("id", "")).split("/")[0] for m in document["models"] if isinstance(m, Mapping)
+    }
+    if workspace in RESERVED_WORKSPACES or workspace in projects:
+        raise ConfigError(
+            f"model config {path}: field 'workspace': {workspace!r} is a route family or a "
+            "project name; pick another"
+        )
+    return workspace
+
+
+def load_model_configs(path: Path) -> list[ModelConfig]:
+    """Read and validate a models YAML file."""
+    document = _read(path)
     configs = [parse_model(raw, i, path.parent) for i, raw in enumerate(document["models"])]
     seen: set[str] = set()
     for config in configs:

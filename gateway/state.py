@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from gateway.auth import KeyStore, load_keys
+from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 
@@ -18,6 +19,7 @@ class GatewayState:
     settings: Settings
     registry: ModelRegistry
     keys: KeyStore
+    workspace: str = DEFAULT_WORKSPACE
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -32,4 +34,5 @@ class GatewayState:
             )
         if not len(keys):
             log.warning("no API keys are configured: every inference request will get 401")
-        return cls(settings, registry or ModelRegistry.from_settings(settings), keys)
+        workspace = load_workspace(settings.config_path)
+        return cls(settings, registry or ModelRegistry.from_settings(settings), keys, workspace)

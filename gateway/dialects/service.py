@@ -1,4 +1,4 @@
-"""Service routes: liveness, readiness, server info and the model registry."""
+"""Service routes: liveness, readiness and server info."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ from starlette.routing import Route
 
 from gateway import __version__
 from gateway.dialects.http import json_response
-from gateway.results import Task
 from gateway.state import GatewayState
-
-TASK_TYPES = {
-    Task.DETECT: "object-detection",
-    Task.INSTANCE: "instance-segmentation",
-    Task.SEMANTIC: "semantic-segmentation",
-    Task.CLASSIFY: "classification",
-}
 
 
 async def healthz(request: Request) -> Response:
@@ -37,27 +29,9 @@ async def info(request: Request) -> Response:
     )
 
 
-async def model_registry(request: Request) -> Response:
-    state: GatewayState = request.app.state.gateway
-    models = []
-    for model in state.registry:
-        pre = model.spec.preprocessing
-        models.append(
-            {
-                "model_id": model.id,
-                "task_type": TASK_TYPES[model.task],
-                "batch_size": None if model.spec.dynamic_batch else 1,
-                "input_height": pre.height,
-                "input_width": pre.width,
-            }
-        )
-    return json_response({"models": models})
-
-
 def routes() -> list[Route]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/info", info),
-        Route("/model/registry", model_registry),
     ]

@@ -1,8 +1,10 @@
-"""Roboflow's hosted routes: detect / outline / segment / classify and the bare form.
+"""Roboflow's hosted routes: detect / outline / segment / classify and the bare form,
+plus the account API the roboflow SDK bootstraps from (bootstrap.py).
 
     POST|GET /{family}/{project}/{version}   family: detect, outline, segment, classify
     POST|GET /{project}/{version}            family from the Host's first label
                                              (detect.example.com), else the model's task
+    POST /, GET /{ws}, GET /{ws}/{project}, GET /{ws}/{project}/{version}   SDK bootstrap
 
 The image is `?image=<url>` (the body is then ignored), a multipart part `file`, raw
 image bytes, or base64 text under any other Content-Type (COMPAT.md section 1).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 from starlette.requests import Request
@@ -26,22 +29,17 @@ from gateway.dialects.http import (
     retry_headers,
     status_for,
 )
+from gateway.dialects.roboflow import bootstrap
+from gateway.dialects.roboflow.names import FAMILIES, FAMILY_OF_TASK
 from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, InvalidImage, TaskMismatch
 from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode, decode_base64, sniff_format
 from gateway.render import annotate, encode
-from gateway.results import Task
 from gateway.state import GatewayState
 
-FAMILIES = {
-    "detect": Task.DETECT,
-    "outline": Task.INSTANCE,
-    "segment": Task.SEMANTIC,
-    "classify": Task.CLASSIFY,
-}
-FAMILY_OF_TASK = {task: family for family, task in FAMILIES.items()}
+Handler = Callable[[Request, GatewayState], Awaitable[Response]]
 
 
 def error_response(exc: GatewayError) -> Response:
@@ -73,34 +71,28 @@ async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> byt
     return body if sniff_format(body) else decode_base64(body)
 
 
-async def infer(request: Request) -> Response:
-    state: GatewayState = request.app.state.gateway
+async def infer(request: Request, state: GatewayState) -> Response:
     model_id = f"{request.path_params['project']}/{request.path_params['version']}"
-    try:
-        state.keys.authorize(bearer_or_query_key(request), model_id)
-        model = state.registry.get(model_id)
-        family = family_of(request)
-        if family is not None and FAMILIES[family] is not model.task:
-            raise TaskMismatch(
-                f"model '{model_id}' does {model.task.value}: call "
-                f"/{FAMILY_OF_TASK[model.task]}/{model_id}, not /{family}/{model_id}"
-            )
-        query = parse_query(request.query_params)
-        model.validate(query.params)
-        data = await image_bytes(request, query, state.settings.max_body_bytes)
-        started = time.perf_counter()
-        image = await anyio.to_thread.run_sync(decode, data)
-        decoded = time.perf_counter() - started
-        (prediction,) = await anyio.to_thread.run_sync(
-            model.predict, [image], query.params, [decoded]
+    state.keys.authorize(bearer_or_query_key(request), model_id)
+    model = state.registry.get(model_id)
+    family = family_of(request)
+    if family is not None and FAMILIES[family] is not model.task:
+        raise TaskMismatch(
+            f"model '{model_id}' does {model.task.value}: call "
+            f"/{FAMILY_OF_TASK[model.task]}/{model_id}, not /{family}/{model_id}"
         )
-        if query.format == "json":
-            return json_response(render_json(prediction))
-        jpeg = await anyio.to_thread.run_sync(
-            lambda: encode(annotate(image, prediction.result, query.stroke, query.labels))
-        )
-    except GatewayError as exc:
-        return error_response(exc)
+    query = parse_query(request.query_params)
+    model.validate(query.params)
+    data = await image_bytes(request, query, state.settings.max_body_bytes)
+    started = time.perf_counter()
+    image = await anyio.to_thread.run_sync(decode, data)
+    decoded = time.perf_counter() - started
+    (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], query.params, [decoded])
+    if query.format == "json":
+        return json_response(render_json(prediction))
+    jpeg = await anyio.to_thread.run_sync(
+        lambda: encode(annotate(image, prediction.result, query.stroke, query.labels))
+    )
     if query.format == "image":
         return Response(jpeg, media_type="image/jpeg")
     body = render_json(prediction)
@@ -108,17 +100,40 @@ async def infer(request: Request) -> Response:
     return json_response(body)
 
 
-def _family_route(family: str) -> Route:
-    async def endpoint(request: Request) -> Response:
-        request.scope["route_family"] = family
-        return await infer(request)
+async def two_segments(request: Request, state: GatewayState) -> Response:
+    """`GET /{workspace}/{project}` is the SDK's project lookup; anything else is inference."""
+    first = request.path_params["project"]
+    if request.method == "GET" and first == state.workspace and "image" not in request.query_params:
+        return await bootstrap.project(request, state, request.path_params["version"])
+    return await infer(request, state)
 
-    return Route(f"/{family}/{{project}}/{{version}}", endpoint, methods=["POST", "GET"])
+
+def endpoint(
+    handler: Handler, family: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint: the gateway state in, Roboflow's error shape out."""
+
+    async def run(request: Request) -> Response:
+        if family is not None:
+            request.scope["route_family"] = family
+        try:
+            return await handler(request, request.app.state.gateway)
+        except GatewayError as exc:
+            return error_response(exc)
+
+    return run
 
 
 def routes() -> list[Route]:
-    """The family routes, then the bare `/{project}/{version}` (mount it last)."""
+    """Mounted after every other dialect: the bare two-segment route matches any such path."""
+    both = ["POST", "GET"]
     return [
-        *(_family_route(family) for family in FAMILIES),
-        Route("/{project}/{version}", infer, methods=["POST", "GET"]),
+        Route("/", endpoint(bootstrap.check_key), methods=["POST"]),
+        *(
+            Route(f"/{family}/{{project}}/{{version}}", endpoint(infer, family), methods=both)
+            for family in FAMILIES
+        ),
+        Route("/{workspace}/{project}/{version}", endpoint(bootstrap.version), methods=["GET"]),
+        Route("/{project}/{version}", endpoint(two_segments), methods=both),
+        Route("/{workspace}", endpoint(bootstrap.workspace), methods=["GET"]),
     ]

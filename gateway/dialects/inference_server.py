@@ -1,0 +1,170 @@
+"""Roboflow Inference server's HTTP API (v1), as inference-sdk's InferenceHTTPClient calls it.
+
+    GET  /model/registry          {"models": [{model_id, task_type, batch_size, input_*}]}
+    POST /model/add               {"model_id", "api_key"} -> the registry (models load at start)
+    POST /infer/{task}            task: object_detection, instance_segmentation,
+                                  classification, semantic_segmentation
+        JSON {"model_id", "api_key", "image": {"type": "base64"|"url", "value"} or a list,
+              "confidence" (0-1), "iou_threshold", "class_agnostic_nms", "class_filter",
+              "max_detections"} -> the hosted routes' JSON, or a list of them for a list
+A list of images is predicted in one session run. Only base64 and URL images are read;
+`numpy`/`pil` payloads (pickles) are refused. Errors are `{"message": ...}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.dialects.http import (
+    bearer_or_query_key,
+    json_response,
+    read_body,
+    retry_headers,
+    status_for,
+)
+from gateway.dialects.roboflow.names import TASK_TYPES
+from gateway.dialects.roboflow.render import render_json
+from gateway.errors import GatewayError, InvalidImage, InvalidParameter, TaskMismatch
+from gateway.fetch import FetchLimits, fetch_bytes
+from gateway.images import decode, decode_base64
+from gateway.params import InferenceParams
+from gateway.results import Task
+from gateway.state import GatewayState
+
+INFER_TASKS = {
+    "object_detection": Task.DETECT,
+    "instance_segmentation": Task.INSTANCE,
+    "classification": Task.CLASSIFY,
+    "semantic_segmentation": Task.SEMANTIC,
+}
+MAX_IMAGES = 32
+
+
+def registry_body(state: GatewayState) -> dict[str, Any]:
+    models = []
+    for model in state.registry:
+        pre = model.spec.preprocessing
+        models.append(
+            {
+                "model_id": model.id,
+                "task_type": TASK_TYPES[model.task],
+                "batch_size": "batch" if model.spec.dynamic_batch else 1,
+                "input_height": pre.height,
+                "input_width": pre.width,
+            }
+        )
+    return {"models": models}
+
+
+async def json_body(request: Request, limit: int) -> Mapping[str, Any]:
+    try:
+        body = orjson.loads(await read_body(request, limit))
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("the request body must be a JSON object") from None
+    if not isinstance(body, Mapping):
+        raise InvalidParameter("the request body must be a JSON object")
+    return body
+
+
+def _number(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidParameter(f"{name} must be a number between {low} and {high}")
+    return float(value)
+
+
+def params_from(body: Mapping[str, Any]) -> InferenceParams:
+    classes = body.get("class_filter")
+    if classes is not None and (
+        not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
+    ):
+        raise InvalidParameter("class_filter must be a list of class names")
+    max_det = _number(body, "max_detections", 1, 10_000)
+    return InferenceParams(
+        confidence=_number(body, "confidence", 0.0, 1.0),
+        iou=_number(body, "iou_threshold", 0.0, 1.0),
+        classes=frozenset(classes) if classes else None,
+        max_detections=int(max_det) if max_det is not None else None,
+        class_agnostic=bool(body.get("class_agnostic_nms", False)),
+    )
+
+
+async def image_data(item: Any, limit: int) -> bytes:
+    if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
+        raise InvalidImage('each image must be {"type": "base64"|"url", "value": ...}')
+    kind = item.get("type", "base64")
+    if kind == "base64":
+        return decode_base64(item["value"].encode("ascii", "replace"))
+    if kind == "url":
+        return await fetch_bytes(item["value"], FetchLimits(max_bytes=limit))
+    raise InvalidImage(f"image type {str(kind)[:20]!r} is not accepted (use base64 or url)")
+
+
+async def model_registry(request: Request, state: GatewayState) -> Response:
+    return json_response(registry_body(state))
+
+
+async def model_add(request: Request, state: GatewayState) -> Response:
+    body = await json_body(request, 64 * 1024)
+    model_id = str(body.get("model_id", ""))
+    state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
+    state.registry.get(model_id)
+    return json_response(registry_body(state))
+
+
+async def infer(request: Request, state: GatewayState) -> Response:
+    task = INFER_TASKS.get(request.path_params["task"])
+    if task is None:
+        raise InvalidParameter(f"unknown task; use one of {', '.join(INFER_TASKS)}")
+    body = await json_body(request, state.settings.max_body_bytes)
+    model_id = str(body.get("model_id", ""))
+    state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
+    model = state.registry.get(model_id)
+    if model.task is not task:
+        raise TaskMismatch(
+            f"model '{model_id}' does {TASK_TYPES[model.task]}, not {TASK_TYPES[task]}"
+        )
+    params = params_from(body)
+    model.validate(params)
+    images = body.get("image")
+    if images is None:
+        raise InvalidImage("the request has no 'image'")
+    many = isinstance(images, list)
+    items = images if many else [images]
+    if not items or len(items) > MAX_IMAGES:
+        raise InvalidImage(f"send between 1 and {MAX_IMAGES} images")
+    datas = [await image_data(item, state.settings.max_body_bytes) for item in items]
+    decoded = [await anyio.to_thread.run_sync(decode, data) for data in datas]
+    predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
+    rendered = [render_json(p) for p in predictions]
+    return json_response(rendered if many else rendered[0])
+
+
+Handler = Callable[[Request, GatewayState], Awaitable[Response]]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.gateway)
+        except GatewayError as exc:
+            return json_response({"message": str(exc)}, status_for(exc), retry_headers(exc))
+
+    return run
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/model/registry", endpoint(model_registry), methods=["GET"]),
+        Route("/model/add", endpoint(model_add), methods=["POST"]),
+        Route("/infer/{task}", endpoint(infer), methods=["POST"]),
+    ]
