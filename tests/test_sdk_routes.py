@@ -99,7 +99,13 @@ async def test_v1_registry_add_and_infer(client: httpx.AsyncClient, jpeg_bytes: 
             "/infer/object_detection",
             {"model_id": "det/1", "api_key": TEST_KEY},
             400,
-            "send between",
+            "no 'image'",
+        ),
+        (
+            "/infer/object_detection",
+            {"model_id": "det/1", "api_key": TEST_KEY, "image": []},
+            400,
+            "send between 1 and 32",
         ),
         (
             "/infer/object_detection",
