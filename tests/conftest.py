@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import cv2
@@ -14,7 +18,9 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from tests.layouts import make_model, save, ultralytics_metadata, write_config
 
+ROOT = Path(__file__).resolve().parents[1]
 TEST_KEY = "test-key-123"
+DEMO_KEY = "local-demo-key"
 SIZE = 320
 
 
@@ -97,3 +103,39 @@ async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http,
     ):
         yield http
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(ROOT / "scripts" / "serve")], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gateway serve exited early:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gateway serve not ready in time:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "local demo API key is active" in log.read_text()

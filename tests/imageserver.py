@@ -13,7 +13,10 @@ def serve_images(files: dict[str, bytes]) -> Iterator[str]:
     """Serve `files` by path; `/redirect/<path>` redirects there. Yields the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+        def do_HEAD(self) -> None:  # clients check URLs with HEAD before sending them
+            self.do_GET(head=True)
+
+        def do_GET(self, head: bool = False) -> None:
             if self.path.startswith("/redirect/"):
                 self.send_response(302)
                 self.send_header("Location", self.path.removeprefix("/redirect"))
@@ -27,7 +30,8 @@ def serve_images(files: dict[str, bytes]) -> Iterator[str]:
             self.send_header("Content-Type", "image/jpeg")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not head:
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -5,92 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import cv2
 import httpx
 import numpy as np
-import pytest
 
+from tests.conftest import DEMO_KEY
 from tests.imageserver import serve_images
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "models" / "examples" / "scene-1.jpg"
-TRUTH = json.loads((ROOT / "models" / "examples" / "scene-1.json").read_text())
-DEMO_KEY = "local-demo-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(ROOT / "scripts" / "serve")], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gateway serve exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gateway serve not ready in time:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert "local demo API key is active" in log.read_text()
+from tests.truth import EXAMPLE, TRUTH, assert_matches_truth
 
 
 def curl(command: str) -> bytes:
     """Run a seed-document shell snippet as it would be pasted."""
     done = subprocess.run(["bash", "-c", command], capture_output=True, check=True, timeout=60)
     return done.stdout
-
-
-def best_iou(box: list[float], truths: list[list[float]]) -> float:
-    x1, y1, x2, y2 = box
-    best = 0.0
-    for tx1, ty1, tx2, ty2 in truths:
-        iw = max(0.0, min(x2, tx2) - max(x1, tx1))
-        ih = max(0.0, min(y2, ty2) - max(y1, ty1))
-        inter = iw * ih
-        union = (x2 - x1) * (y2 - y1) + (tx2 - tx1) * (ty2 - ty1) - inter
-        best = max(best, inter / union if union else 0.0)
-    return best
-
-
-def assert_matches_truth(body: dict[str, object]) -> None:
-    """Every prediction lands on a true object of its class, in original pixels."""
-    assert body["image"] == {"width": TRUTH["width"], "height": TRUTH["height"]}
-    predictions = body["predictions"]
-    assert isinstance(predictions, list)
-    assert len(predictions) == len(TRUTH["objects"])
-    for p in predictions:
-        box = [p["x"] - p["width"] / 2, p["y"] - p["height"] / 2]
-        box += [box[0] + p["width"], box[1] + p["height"]]
-        same_class = [o["box"] for o in TRUTH["objects"] if o["class"] == p["class"]]
-        assert best_iou(box, same_class) > 0.8, p
 
 
 def test_seed_curl_forms(server: str) -> None:
