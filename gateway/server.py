@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -17,5 +18,7 @@ def serve(settings: Settings) -> None:
     registry = ModelRegistry.from_settings(settings)
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.accesslog = "-"
+    # Hypercorn's loggers propagate to the root handler set up by the CLI: one line each.
+    config.accesslog = logging.getLogger("hypercorn.access")
+    config.errorlog = logging.getLogger("hypercorn.error")
     asyncio.run(hypercorn_serve(create_app(settings, registry), config))  # type: ignore[arg-type]

@@ -24,14 +24,23 @@ def best_iou(box: list[float], truths: list[list[float]]) -> float:
     return best
 
 
+def _box(p: dict[str, Any]) -> list[float]:
+    x1, y1 = p["x"] - p["width"] / 2, p["y"] - p["height"] / 2
+    return [x1, y1, x1 + p["width"], y1 + p["height"]]
+
+
 def assert_predictions_match_truth(predictions: list[dict[str, Any]]) -> None:
-    """One prediction per true object, each on a true object of its class (IoU > 0.8)."""
-    assert len(predictions) == len(TRUTH["objects"])
-    for p in predictions:
-        x1, y1 = p["x"] - p["width"] / 2, p["y"] - p["height"] / 2
-        box = [x1, y1, x1 + p["width"], y1 + p["height"]]
-        same_class = [o["box"] for o in TRUTH["objects"] if o["class"] == p["class"]]
-        assert best_iou(box, same_class) > 0.8, p
+    """Every true object is found with its class (IoU > 0.8), in original pixels, and
+    every prediction lies on some true object (IoU > 0.5)."""
+    boxes = [_box(p) for p in predictions]
+    for truth in TRUTH["objects"]:
+        same_class = [
+            b for b, p in zip(boxes, predictions, strict=True) if p["class"] == truth["class"]
+        ]
+        assert best_iou(truth["box"], same_class) > 0.8, truth
+    every_truth = [o["box"] for o in TRUTH["objects"]]
+    for box, p in zip(boxes, predictions, strict=True):
+        assert best_iou(box, every_truth) > 0.5, p
 
 
 def assert_matches_truth(body: dict[str, Any]) -> None:
