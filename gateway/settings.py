@@ -26,6 +26,8 @@ class Settings:
     keys_path: Path | None = Path("configs/keys.yaml")
     api_keys: str = ""  # comma-separated keys with access to every model
     max_body_bytes: int = 20 * 1024 * 1024
+    max_concurrent: int = 4  # predictions running at once per model
+    max_waiting: int = 64  # requests waiting per model before 503 + Retry-After
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_CHOICES:
@@ -57,6 +59,8 @@ class Settings:
             ("port", "GATEWAY_PORT"),
             ("intra_op_threads", "GATEWAY_THREADS"),
             ("max_body_bytes", "GATEWAY_MAX_BODY_BYTES"),
+            ("max_concurrent", "GATEWAY_MAX_CONCURRENT"),
+            ("max_waiting", "GATEWAY_MAX_WAITING"),
         )
         for name, key in integers:
             if key in env:

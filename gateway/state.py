@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
+from gateway.admission import Admission
 from gateway.auth import KeyStore, load_keys
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.registry import ModelRegistry
@@ -20,6 +21,7 @@ class GatewayState:
     registry: ModelRegistry
     keys: KeyStore
     workspace: str = DEFAULT_WORKSPACE
+    admission: Admission = field(default_factory=lambda: Admission(4, 64))
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -35,4 +37,10 @@ class GatewayState:
         if not len(keys):
             log.warning("no API keys are configured: every inference request will get 401")
         workspace = load_workspace(settings.config_path)
-        return cls(settings, registry or ModelRegistry.from_settings(settings), keys, workspace)
+        return cls(
+            settings,
+            registry or ModelRegistry.from_settings(settings),
+            keys,
+            workspace,
+            Admission(settings.max_concurrent, settings.max_waiting),
+        )

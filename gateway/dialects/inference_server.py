@@ -143,8 +143,9 @@ async def infer(request: Request, state: GatewayState) -> Response:
     if not items or len(items) > MAX_IMAGES:
         raise InvalidImage(f"send between 1 and {MAX_IMAGES} images")
     datas = [await image_data(item, state.settings.max_body_bytes) for item in items]
-    decoded = [await anyio.to_thread.run_sync(decode, data) for data in datas]
-    predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
+    async with state.admission.slot(model.id):
+        decoded = [await anyio.to_thread.run_sync(decode, data) for data in datas]
+        predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
     rendered = [render_json(p) for p in predictions]
     return json_response(rendered if many else rendered[0])
 

@@ -84,10 +84,13 @@ async def infer(request: Request, state: GatewayState) -> Response:
     query = parse_query(request.query_params)
     model.validate(query.params)
     data = await image_bytes(request, query, state.settings.max_body_bytes)
-    started = time.perf_counter()
-    image = await anyio.to_thread.run_sync(decode, data)
-    decoded = time.perf_counter() - started
-    (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], query.params, [decoded])
+    async with state.admission.slot(model.id):
+        started = time.perf_counter()
+        image = await anyio.to_thread.run_sync(decode, data)
+        decoded = time.perf_counter() - started
+        (prediction,) = await anyio.to_thread.run_sync(
+            model.predict, [image], query.params, [decoded]
+        )
     if query.format == "json":
         return json_response(render_json(prediction))
     jpeg = await anyio.to_thread.run_sync(
