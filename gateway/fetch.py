@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.errors import InvalidImage, PayloadTooLarge
+from gateway.errors import InvalidImage
+from gateway.streams import read_capped
 
 
 @dataclass(frozen=True)
@@ -22,18 +23,6 @@ class FetchLimits:
     total_timeout: float = 20.0
     max_bytes: int = 20 * 1024 * 1024
     max_redirects: int = 3
-
-
-async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"image at {url} is larger than {max_bytes} bytes")
-    chunks = bytearray()
-    async for chunk in response.aiter_bytes():
-        chunks.extend(chunk)
-        if len(chunks) > max_bytes:
-            raise PayloadTooLarge(f"image at {url} is larger than {max_bytes} bytes")
-    return bytes(chunks)
 
 
 async def fetch_bytes(url: str, limits: FetchLimits = FetchLimits()) -> bytes:
@@ -51,7 +40,9 @@ async def fetch_bytes(url: str, limits: FetchLimits = FetchLimits()) -> bytes:
         ):
             if response.status_code != 200:
                 raise InvalidImage(f"image URL answered HTTP {response.status_code}: {url}")
-            return await _read_capped(response, limits.max_bytes, url)
+            declared = response.headers.get("content-length")
+            what = f"the image at {url[:200]}"
+            return await read_capped(response.aiter_bytes(), declared, limits.max_bytes, what)
     except TimeoutError:
         raise InvalidImage(f"fetching the image took longer than {limits.total_timeout}s") from None
     except httpx.HTTPError as exc:

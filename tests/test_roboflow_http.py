@@ -218,7 +218,7 @@ async def test_broken_images_and_urls(
     cases = (
         ("/missing.jpg", 400, "HTTP 404"),
         ("/text.jpg", 400, "not a JPEG, PNG"),
-        ("/big.jpg", 413, "larger than 2000000 bytes"),
+        ("/big.jpg", 413, "over the limit of 2000000 bytes"),
     )
     for path, status, message in cases:
         url = quote(image_url + path, safe="")

@@ -20,6 +20,7 @@ from gateway.errors import (
     Unauthorized,
     Unavailable,
 )
+from gateway.streams import read_capped
 
 # Most specific first; a RequestError not listed is a plain 400.
 STATUS_BY_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
@@ -49,15 +50,8 @@ def json_response(
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with PayloadTooLarge as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-    return bytes(body)
+    declared = request.headers.get("content-length")
+    return await read_capped(request.stream(), declared, limit, "request body")
 
 
 async def parse_form(request: Request, body: bytes) -> FormData:
