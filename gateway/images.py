@@ -68,3 +68,8 @@ def decode_base64(text: bytes) -> bytes:
         raise InvalidImage(
             "Could not load input image. Cause: the body is not valid base64"
         ) from None
+
+
+def decode_any(data: bytes) -> Image:
+    """Raw image bytes, or base64 text of them, decoded (meant for a worker thread)."""
+    return decode(data if sniff_format(data) else decode_base64(data))

@@ -33,7 +33,7 @@ from gateway.dialects.roboflow.names import TASK_TYPES
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, InvalidImage, InvalidParameter, TaskMismatch
 from gateway.fetch import FetchLimits, fetch_bytes
-from gateway.images import decode, decode_base64
+from gateway.images import decode_any
 from gateway.params import InferenceParams
 from gateway.results import Task
 from gateway.state import GatewayState
@@ -99,11 +99,12 @@ def params_from(body: Mapping[str, Any]) -> InferenceParams:
 
 
 async def image_data(item: Any, limit: int) -> bytes:
+    """Base64 text or fetched bytes; decoded later, off the event loop."""
     if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
         raise InvalidImage('each image must be {"type": "base64"|"url", "value": ...}')
     kind = item.get("type", "base64")
     if kind == "base64":
-        return decode_base64(item["value"].encode("ascii", "replace"))
+        return str(item["value"]).encode("ascii", "replace")
     if kind == "url":
         return await fetch_bytes(item["value"], FetchLimits(max_bytes=limit))
     raise InvalidImage(f"image type {str(kind)[:20]!r} is not accepted (use base64 or url)")
@@ -144,7 +145,7 @@ async def infer(request: Request, state: GatewayState) -> Response:
         raise InvalidImage(f"send between 1 and {MAX_IMAGES} images")
     datas = [await image_data(item, state.settings.max_body_bytes) for item in items]
     async with state.admission.slot(model.id):
-        decoded = [await anyio.to_thread.run_sync(decode, data) for data in datas]
+        decoded = [await anyio.to_thread.run_sync(decode_any, data) for data in datas]
         predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
     rendered = [render_json(p) for p in predictions]
     return json_response(rendered if many else rendered[0])

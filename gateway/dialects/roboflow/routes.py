@@ -35,7 +35,7 @@ from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, InvalidImage, TaskMismatch
 from gateway.fetch import FetchLimits, fetch_bytes
-from gateway.images import decode, decode_base64, sniff_format
+from gateway.images import decode_any
 from gateway.render import annotate, encode
 from gateway.state import GatewayState
 
@@ -57,6 +57,7 @@ def family_of(request: Request) -> str | None:
 
 
 async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> bytes:
+    """The image as sent: raw bytes or base64 text (decoded later, off the event loop)."""
     if query.image_url:
         return await fetch_bytes(query.image_url, FetchLimits(max_bytes=limit))
     body = await read_body(request, limit)
@@ -68,7 +69,7 @@ async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> byt
         if upload is None or isinstance(upload, str):
             raise InvalidImage("Could not load input image. Cause: no multipart part named 'file'")
         return await upload.read()
-    return body if sniff_format(body) else decode_base64(body)
+    return body
 
 
 async def infer(request: Request, state: GatewayState) -> Response:
@@ -86,7 +87,7 @@ async def infer(request: Request, state: GatewayState) -> Response:
     data = await image_bytes(request, query, state.settings.max_body_bytes)
     async with state.admission.slot(model.id):
         started = time.perf_counter()
-        image = await anyio.to_thread.run_sync(decode, data)
+        image = await anyio.to_thread.run_sync(decode_any, data)
         decoded = time.perf_counter() - started
         (prediction,) = await anyio.to_thread.run_sync(
             model.predict, [image], query.params, [decoded]
