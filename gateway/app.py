@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.dialects import inference_server, service
+from gateway.dialects import inference_server, sagemaker, service
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.middleware import CollapseSlashes
@@ -50,7 +50,12 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
         yield
 
     return Starlette(
-        routes=[*service.routes(), *inference_server.routes(), *roboflow.routes()],
+        routes=[
+            *service.routes(),
+            *sagemaker.routes(),
+            *inference_server.routes(),
+            *roboflow.routes(),
+        ],
         lifespan=lifespan,
         middleware=[Middleware(CollapseSlashes)],
         exception_handlers={HTTPException: http_error, Exception: internal_error},

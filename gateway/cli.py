@@ -85,7 +85,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
     settings = Settings.from_env(
-        config_path=args.config, provider=args.provider, host=args.host, port=args.port
+        profile="sagemaker" if args.sagemaker else None,
+        config_path=args.config,
+        provider=args.provider,
+        host=args.host,
+        port=args.port,
     )
     serve(settings)
     return 0
@@ -112,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the configured models over HTTP")
     serve.add_argument("--host", help="bind address (default 0.0.0.0, GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 9001, GATEWAY_PORT)")
+    serve.add_argument(
+        "--sagemaker",
+        action="store_true",
+        help="SageMaker container conventions: port 8080, models from /opt/ml/model",
+    )
     serve.set_defaults(func=cmd_serve)
     return parser
 

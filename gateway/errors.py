@@ -9,6 +9,8 @@
     │   ├── ModelNotFound         no model with that id is configured
     │   ├── TaskMismatch          the model does not do what the route asks for
     │   ├── PayloadTooLarge       the body (or a fetched image) is over its size limit
+    │   ├── UnsupportedMediaType  the body's Content-Type is not one the route reads
+    │   ├── NotAcceptable         no response type the client accepts can be produced
     │   ├── Unauthorized          no API key, or one the gateway does not know
     │   └── Forbidden             the key is valid but not for this model
     └── Unavailable               the gateway cannot serve right now (not ready, overloaded)
@@ -54,6 +56,14 @@ class TaskMismatch(RequestError):
 
 class PayloadTooLarge(RequestError):
     """The request body, or an image fetched for it, is over its size limit."""
+
+
+class UnsupportedMediaType(RequestError):
+    """The request's Content-Type is not one the route reads."""
+
+
+class NotAcceptable(RequestError):
+    """The client accepts no response type the route can produce."""
 
 
 class Unauthorized(RequestError):

@@ -238,12 +238,22 @@ def _read(path: Path) -> Mapping[str, Any]:
     return document
 
 
+def configs_for_directory(directory: Path) -> list[ModelConfig]:
+    """A folder of ONNX files: each `NAME.onnx` is model `NAME/1`, described by its metadata."""
+    files = sorted(directory.glob("*.onnx"))
+    if not files:
+        raise ConfigError(f"{directory} holds no models.yaml and no .onnx file")
+    return [ModelConfig(id=f"{f.stem.replace('/', '-')}/1", path=f.resolve()) for f in files]
+
+
 def load_workspace(path: Path) -> str:
     """The workspace name the Roboflow SDK's bootstrap API reports.
 
     It must not be a route family or a model's project name: `GET /{workspace}/{project}`
     (SDK) and `GET /{project}/{version}` (inference) are told apart by it.
     """
+    if path.is_dir():
+        return DEFAULT_WORKSPACE
     document = _read(path)
     workspace = document.get("workspace", DEFAULT_WORKSPACE)
     if not isinstance(workspace, str) or not workspace or "/" in workspace:
@@ -260,7 +270,9 @@ def load_workspace(path: Path) -> str:
 
 
 def load_model_configs(path: Path) -> list[ModelConfig]:
-    """Read and validate a models YAML file."""
+    """Read and validate a models YAML file (or list a folder of ONNX files)."""
+    if path.is_dir():
+        return configs_for_directory(path)
     document = _read(path)
     configs = [parse_model(raw, i, path.parent) for i, raw in enumerate(document["models"])]
     seen: set[str] = set()

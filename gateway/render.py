@@ -35,16 +35,20 @@ def _label(canvas: Image, text: str, x: int, y: int, bgr: tuple[int, int, int]) 
     cv2.putText(canvas, text, (x + 2, top + h + 1), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def _detections(canvas: Image, result: Detections, stroke: int, labels: bool) -> None:
+def _detections(
+    canvas: Image, result: Detections, stroke: int, labels: bool, by_instance: bool
+) -> None:
+    colours = [colour(i if by_instance else int(c)) for i, c in enumerate(result.class_id)]
     if result.polygons is not None:
+        # Masks are filled at full resolution from their outlines, so they sit on the objects.
         overlay = canvas.copy()
-        for class_id, points in zip(result.class_id.tolist(), result.polygons, strict=True):
+        for bgr, points in zip(colours, result.polygons, strict=True):
             if len(points) >= 3:
-                cv2.fillPoly(overlay, [np.round(points).astype(np.int32)], colour(class_id))
-        cv2.addWeighted(overlay, 0.4, canvas, 0.6, 0, dst=canvas)
+                cv2.fillPoly(overlay, [np.round(points).astype(np.int32)], bgr, cv2.LINE_AA)
+        cv2.addWeighted(overlay, 0.45, canvas, 0.55, 0, dst=canvas)
     names = result.names()
     for i, (x1, y1, x2, y2) in enumerate(np.round(result.xyxy).astype(int).tolist()):
-        bgr = colour(int(result.class_id[i]))
+        bgr = colours[i]
         if result.polygons is not None and len(result.polygons[i]) >= 3:
             points = np.round(result.polygons[i]).astype(np.int32)
             cv2.polylines(canvas, [points], True, bgr, stroke, cv2.LINE_AA)
@@ -67,11 +71,16 @@ def _semantic(canvas: Image, result: SemanticMask, labels: bool) -> None:
             _label(canvas, result.class_names[class_id], 4, 24 + 22 * row, colour(class_id))
 
 
-def annotate(image: Image, result: Result, stroke: int = 1, labels: bool = False) -> Image:
-    """A copy of `image` with `result` drawn over it."""
+def annotate(
+    image: Image, result: Result, stroke: int = 1, labels: bool = False, by_instance: bool = False
+) -> Image:
+    """A copy of `image` with `result` drawn over it.
+
+    Detections are coloured by class, or each in its own colour with `by_instance`.
+    """
     canvas = image.copy()
     if isinstance(result, Detections):
-        _detections(canvas, result, stroke, labels)
+        _detections(canvas, result, stroke, labels, by_instance)
     elif isinstance(result, SemanticMask):
         _semantic(canvas, result, labels)
     elif isinstance(result, Classification):

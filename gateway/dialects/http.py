@@ -15,10 +15,12 @@ from gateway.errors import (
     Forbidden,
     GatewayError,
     ModelNotFound,
+    NotAcceptable,
     PayloadTooLarge,
     RequestError,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 from gateway.streams import read_capped
 
@@ -28,6 +30,8 @@ STATUS_BY_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
     (Forbidden, 403),
     (ModelNotFound, 404),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (NotAcceptable, 406),
     (RequestError, 400),
     (Unavailable, 503),
 )
