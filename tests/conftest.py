@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -111,31 +112,48 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+@contextmanager
+def running_gateway(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """Start a gateway process, wait until /readyz answers 200, stop it afterwards."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(ROOT / "scripts" / "serve")], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
     try:
         while True:
             if process.poll() is not None:
-                pytest.fail(f"gateway serve exited early:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"{command} exited early:\n{log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"gateway serve not ready in time:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"{command} not ready in time:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`scripts/serve`, exactly as the README starts it, on a free port of 127.0.0.1."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    with running_gateway([str(ROOT / "scripts" / "serve")], env, port, log) as base:
+        yield base
     assert "local demo API key is active" in log.read_text()
+
+
+@pytest.fixture(scope="session")
+def sagemaker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`gateway serve --sagemaker` on SAGEMAKER_BIND_TO_PORT (no /opt/ml/model here)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("sagemaker") / "serve.log"
+    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "SAGEMAKER_BIND_TO_PORT": str(port)}
+    command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--sagemaker"]
+    with running_gateway(command, env, port, log) as base:
+        yield base
