@@ -1,4 +1,4 @@
-"""create_app(settings): the Starlette app; its lifespan loads models and keys."""
+"""create_app(settings): the Starlette app; its lifespan loads models, keys and the task runner."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from gateway.dialects import inference_server, sagemaker, service
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
+from gateway.jobs.runner import JobRunner, open_store
 from gateway.middleware import CollapseSlashes
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
@@ -46,8 +47,15 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.gateway = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
-        yield
+        state = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
+        store = open_store(settings.redis_url, settings.task_db, settings.task_ttl)
+        state.jobs = JobRunner(store)
+        await state.jobs.start()
+        app.state.gateway = state
+        try:
+            yield
+        finally:
+            await state.jobs.stop()
 
     return Starlette(
         routes=[

@@ -33,6 +33,9 @@ class Settings:
     profile: str = "default"  # "sagemaker": port 8080, models from /opt/ml/model
     sagemaker_model: str | None = None  # model behind /invocations (default: first instance)
     sagemaker_threshold: float = 0.5  # score threshold of /invocations
+    redis_url: str = ""  # task store across machines; empty: the SQLite file below
+    task_db: Path = Path("var/tasks.sqlite3")
+    task_ttl: float = 86400.0  # seconds finished tasks are kept
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_CHOICES:
@@ -63,6 +66,15 @@ class Settings:
             values.update(_sagemaker_defaults(env))
         if "GATEWAY_CONFIG" in env:
             values["config_path"] = Path(env["GATEWAY_CONFIG"])
+        if "GATEWAY_REDIS_URL" in env:
+            values["redis_url"] = env["GATEWAY_REDIS_URL"]
+        if "GATEWAY_TASK_DB" in env:
+            values["task_db"] = Path(env["GATEWAY_TASK_DB"])
+        if "GATEWAY_TASK_TTL" in env:
+            try:
+                values["task_ttl"] = float(env["GATEWAY_TASK_TTL"])
+            except ValueError:
+                raise ConfigError("GATEWAY_TASK_TTL: expected seconds") from None
         if "GATEWAY_SAGEMAKER_MODEL" in env:
             values["sagemaker_model"] = env["GATEWAY_SAGEMAKER_MODEL"]
         if "GATEWAY_SAGEMAKER_THRESHOLD" in env:

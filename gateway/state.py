@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from gateway.admission import Admission
 from gateway.auth import KeyStore, load_keys
+from gateway.jobs.runner import JobRunner
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
@@ -22,6 +23,7 @@ class GatewayState:
     keys: KeyStore
     workspace: str = DEFAULT_WORKSPACE
     admission: Admission = field(default_factory=lambda: Admission(4, 64))
+    jobs: JobRunner | None = None  # started by the app's lifespan
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod

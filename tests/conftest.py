@@ -89,6 +89,7 @@ def settings_for(model_dir: Path, **overrides: object) -> Settings:
         "keys_path": keys,
         "api_keys": TEST_KEY,
         "warmup": False,
+        "task_db": model_dir / "tasks.sqlite3",
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
