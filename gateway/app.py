@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.dialects import inference_server, sagemaker, service
+from gateway.dialects.deepomatic import routes as deepomatic
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.jobs.runner import JobRunner, open_store
@@ -61,6 +62,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
         routes=[
             *service.routes(),
             *sagemaker.routes(),
+            *deepomatic.routes(),
             *inference_server.routes(),
             *roboflow.routes(),
         ],

@@ -30,10 +30,13 @@ def read_onnx(path: Path, model_id: str) -> onnx.ModelProto:
 class Model:
     """preprocess -> session run (with the task's head) -> postprocess, for one model."""
 
-    def __init__(self, spec: ModelSpec, session: Session, handler: TaskHandler) -> None:
+    def __init__(
+        self, spec: ModelSpec, session: Session, handler: TaskHandler, path: Path | None = None
+    ) -> None:
         self.spec = spec
         self.session = session
         self.handler = handler
+        self.path = path
 
     @classmethod
     def load(cls, config: ModelConfig, provider: str = "auto", threads: int = 0) -> Model:
@@ -42,7 +45,7 @@ class Model:
         spec = resolve_spec(config, proto)
         handler = handler_for(spec)
         graph = handler.attach(proto).SerializeToString()
-        return cls(spec, Session(graph, config.id, provider, threads), handler)
+        return cls(spec, Session(graph, config.id, provider, threads), handler, config.path)
 
     @property
     def id(self) -> str:

@@ -20,6 +20,7 @@ output shapes. Every other field overrides what the file says:
         std: [1.0, 1.0, 1.0]    # ... and are divided by this
         dimension_order: NCHW   # NCHW | NHWC
         confidence: 0.4         # default score threshold
+        thresholds: {star: 0.6} # per-label score thresholds (Deepomatic's `thresholds`)
         nms_threshold: 0.3      # default NMS IoU threshold
         max_detections: 300
         activation: none        # classify: none | softmax | sigmoid
@@ -88,7 +89,7 @@ class ModelConfig:
     max_detections: int = 300
     activation: str = "none"
     multi_label: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
 
 class _Entry:
@@ -161,6 +162,12 @@ def _fraction(value: Any) -> float:
     return number
 
 
+def _thresholds(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of label name to threshold")
+    return {str(name): _fraction(threshold) for name, threshold in value.items()}
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
         raise ValueError("expected a positive integer")
@@ -178,6 +185,7 @@ KNOWN_FIELDS = frozenset(
         "id", "path", "task", "names", "layout", "resize_type", "target_size",
         "color_channels", "pixel_scaling", "mean", "std", "dimension_order",
         "confidence", "nms_threshold", "max_detections", "activation", "multi_label",
+        "thresholds",
     }
 )  # fmt: skip
 
@@ -219,6 +227,7 @@ def parse_model(raw: Any, index: int, base_dir: Path) -> ModelConfig:
         max_detections=entry.get("max_detections", _positive_int, 300),
         activation=entry.choice("activation", {k: k for k in ACTIVATIONS}, "none"),
         multi_label=entry.get("multi_label", _bool, False),
+        thresholds=entry.get("thresholds", _thresholds, {}),
     )
 
 

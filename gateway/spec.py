@@ -7,7 +7,8 @@ contradiction between them, is a ConfigError naming the model and the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,11 @@ class ModelSpec:
     activation: str = "none"
     multi_label: bool = False
     dynamic_batch: bool = True
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    def threshold(self, class_name: str) -> float:
+        """The score a label needs: its own threshold, else the model's confidence."""
+        return self.thresholds.get(class_name, self.confidence)
 
 
 def _fail(config: ModelConfig, field: str, problem: str) -> ConfigError:
@@ -163,6 +169,9 @@ def resolve_spec(config: ModelConfig, model: onnx.ModelProto) -> ModelSpec:
     outputs = graph_outputs(model)
     task = _task(config, meta, outputs)
     names = _names(config, meta)
+    unknown = sorted(set(config.thresholds) - set(names))
+    if unknown:
+        raise _fail(config, "thresholds", f"unknown label {unknown[0]!r}")
     height, width = _size(config, meta, image)
     default_resize = "crop" if task is Task.CLASSIFY else "letterbox"
     pre = Preprocessing(
@@ -205,4 +214,5 @@ def resolve_spec(config: ModelConfig, model: onnx.ModelProto) -> ModelSpec:
         activation=config.activation,
         multi_label=config.multi_label,
         dynamic_batch=image.dim(0) is None,
+        thresholds=config.thresholds,
     )

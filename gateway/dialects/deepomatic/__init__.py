@@ -1,0 +1,1 @@
+"""Deepomatic API v0.7 (seed 004): recognition specs and versions, asynchronous inference."""

@@ -1,0 +1,261 @@
+"""Deepomatic v0.7 routes under /v0.7, each with and without its trailing slash.
+
+    GET  recognition/public/  recognition/public/{name}/       public specs (the models)
+    GET  recognition/specs/  recognition/specs/{id}/  recognition/specs/{id}/versions
+    GET  recognition/versions/  recognition/versions/{id}/
+    POST recognition/{public/{name}|specs/{id}|versions/{id}}/inference   -> {"task_id"}
+    GET  tasks/{id}/   tasks/?task_ids=1&task_ids=2                        task polling
+Auth: X-API-KEY with a gateway key. Errors: {"detail": ...} for auth, lookups and
+service errors, {"error": ...} for bad requests, as Deepomatic answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.dialects.deepomatic.catalog import Catalog, spec_body, version_body
+from gateway.dialects.deepomatic.inference import (
+    DISCARD_THRESHOLD,
+    InferenceRequest,
+    from_json,
+    from_multipart,
+    render_labels,
+)
+from gateway.dialects.http import json_response, parse_form, read_body, retry_headers, status_for
+from gateway.errors import (
+    GatewayError,
+    InvalidParameter,
+    ModelNotFound,
+    RequestError,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from gateway.fetch import FetchLimits, fetch_bytes
+from gateway.images import decode_any
+from gateway.jobs import Job
+from gateway.model import Model
+from gateway.params import InferenceParams
+from gateway.regions import crop_region
+from gateway.results import Task
+from gateway.state import GatewayState
+
+PREFIX = "/v0.7"
+MAX_LIMIT = 1000
+Handler = Callable[[Request, GatewayState], Awaitable[Response]]
+
+
+def error_response(exc: GatewayError) -> Response:
+    key = "detail"
+    if isinstance(exc, RequestError) and status_for(exc) == 400:
+        key = "error"
+    return json_response({key: str(exc)}, status_for(exc), retry_headers(exc))
+
+
+def authenticate(request: Request, state: GatewayState, model_id: str | None = None) -> None:
+    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    if model_id is None:
+        state.keys.identify(key)
+    else:
+        state.keys.authorize(key, model_id)
+
+
+def _int(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise InvalidParameter(f"{name} must be an integer between 0 and {high}")
+    return int(raw)
+
+
+def page(request: Request, items: list[dict[str, Any]]) -> Response:
+    """`{"count", "next", "previous", "results"}` with absolute next/previous URLs."""
+    offset = _int(request, "offset", 0, 10**9)
+    limit = max(1, _int(request, "limit", 100, MAX_LIMIT))
+    after, before = offset + limit, max(0, offset - limit)
+    next_url = (
+        str(request.url.include_query_params(offset=after, limit=limit))
+        if after < len(items)
+        else None
+    )
+    previous = str(request.url.include_query_params(offset=before, limit=limit)) if offset else None
+    body: dict[str, Any] = {
+        "count": len(items),
+        "next": next_url,
+        "previous": previous,
+        "prev": previous,  # the client's ResourceList.prev() reads this key
+    }
+    body["results"] = items[offset : offset + limit]
+    return json_response(body)
+
+
+def catalog(state: GatewayState) -> Catalog:
+    return Catalog(state.registry)
+
+
+async def list_public(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return page(request, [spec_body(specs, m, public=True) for m in specs.models])
+
+
+async def get_public(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    model = specs.by_public_name(request.path_params["name"])
+    return json_response(spec_body(specs, model, public=True))
+
+
+async def list_specs(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return page(request, [spec_body(specs, m, public=False) for m in specs.models])
+
+
+async def get_spec(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return json_response(spec_body(specs, specs.by_id(request.path_params["id"]), public=False))
+
+
+async def spec_versions(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return page(request, [version_body(specs, specs.by_id(request.path_params["id"]))])
+
+
+async def list_versions(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return page(request, [version_body(specs, m) for m in specs.models])
+
+
+async def get_version(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    specs = catalog(state)
+    return json_response(version_body(specs, specs.by_id(request.path_params["id"])))
+
+
+async def parse_inference(request: Request, limit: int) -> InferenceRequest:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await from_multipart(await parse_form(request, await read_body(request, limit)))
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            f'Unsupported media type "{content_type or "none"}" in request: '
+            "send application/json or multipart/form-data"
+        )
+    try:
+        return from_json(orjson.loads(await read_body(request, limit)))
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("the body is not valid JSON") from None
+
+
+async def run_inference(model: Model, request: InferenceRequest, state: GatewayState) -> Any:
+    """The background work of one task: fetch, decode, crop, predict, render."""
+    image_request = request.image
+    if image_request.url is not None:
+        limits = FetchLimits(max_bytes=state.settings.max_body_bytes)
+        data = await fetch_bytes(image_request.url, limits)
+    else:
+        data = image_request.data or b""
+    confidence = DISCARD_THRESHOLD if model.task is not Task.CLASSIFY else None
+    params = InferenceParams(confidence=confidence, max_detections=request.max_predictions)
+    async with state.admission.slot(model.id):
+        image = await anyio.to_thread.run_sync(decode_any, data)
+        region, offset = await anyio.to_thread.run_sync(
+            crop_region,
+            image,
+            image_request.bbox,
+            image_request.polygon,
+            image_request.uniform_background,
+        )
+        (prediction,) = await anyio.to_thread.run_sync(model.predict, [region], params)
+    size = (int(image.shape[1]), int(image.shape[0]))
+    return render_labels(prediction.result, model.spec, request, size, offset)
+
+
+def inference(lookup: str) -> Handler:
+    async def handler(request: Request, state: GatewayState) -> Response:
+        specs = catalog(state)
+        key = request.path_params[lookup]
+        model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
+        authenticate(request, state, model.id)
+        parsed = await parse_inference(request, state.settings.max_body_bytes)
+        if state.jobs is None:
+            raise Unavailable("the task runner is not running")
+        job = await state.jobs.submit(lambda: run_inference(model, parsed, state))
+        return json_response({"task_id": job.id})
+
+    return handler
+
+
+def task_body(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status,
+        "error": job.error,
+        "date_created": job.date_created,
+        "date_updated": job.date_updated,
+        "data": job.data,
+        "subtasks": None,
+    }
+
+
+async def get_task(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    raw = request.path_params["id"]
+    job = await state.jobs.get(int(raw)) if raw.isdigit() and state.jobs else None
+    if job is None:
+        raise ModelNotFound(f"no task {raw!r}")
+    return json_response(task_body(job))
+
+
+async def list_tasks(request: Request, state: GatewayState) -> Response:
+    authenticate(request, state)
+    raw_ids = [
+        part for value in request.query_params.getlist("task_ids") for part in value.split(",")
+    ]
+    if not all(part.strip().isdigit() for part in raw_ids):
+        raise InvalidParameter("task_ids must be integers")
+    jobs = [await state.jobs.get(int(part)) for part in raw_ids] if state.jobs else []
+    return page(request, [task_body(job) for job in jobs if job is not None])
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.gateway)
+        except GatewayError as exc:
+            return error_response(exc)
+
+    return run
+
+
+def routes() -> list[Route]:
+    table: list[tuple[str, Handler, str]] = [
+        ("/recognition/public", list_public, "GET"),
+        ("/recognition/public/{name}", get_public, "GET"),
+        ("/recognition/public/{name}/inference", inference("name"), "POST"),
+        ("/recognition/specs", list_specs, "GET"),
+        ("/recognition/specs/{id}", get_spec, "GET"),
+        ("/recognition/specs/{id}/versions", spec_versions, "GET"),
+        ("/recognition/specs/{id}/inference", inference("id"), "POST"),
+        ("/recognition/versions", list_versions, "GET"),
+        ("/recognition/versions/{id}", get_version, "GET"),
+        ("/recognition/versions/{id}/inference", inference("id"), "POST"),
+        ("/tasks", list_tasks, "GET"),
+        ("/tasks/{id}", get_task, "GET"),
+    ]
+    return [
+        Route(PREFIX + path + slash, endpoint(handler), methods=[method])
+        for path, handler, method in table
+        for slash in ("", "/")
+    ]
