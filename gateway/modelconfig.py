@@ -9,7 +9,7 @@ output shapes. Every other field overrides what the file says:
     models:
       - id: shapes-detect/1
         path: ../models/shapes-detect.onnx
-        task: detect            # detect | instance | semantic | classify
+        task: detect            # detect | instance | semantic | classify | matting
         names: [circle, triangle, square, star]
         layout: auto            # auto | yolov8 | yolov5 | end2end (detect, instance)
         resize_type: letterbox  # letterbox | stretch | crop  (also SQUASH, NETWORK, CROP)
@@ -23,7 +23,7 @@ output shapes. Every other field overrides what the file says:
         thresholds: {star: 0.6} # per-label score thresholds (Deepomatic's `thresholds`)
         nms_threshold: 0.3      # default NMS IoU threshold
         max_detections: 300
-        activation: none        # classify: none | softmax | sigmoid
+        activation: none        # classify: none | softmax | sigmoid; matting: none | sigmoid
         multi_label: false      # classify: independent scores per class
 
 Field names follow the Deepomatic pre/post-processing vocabulary where it has one.
@@ -56,6 +56,7 @@ TASK_ALIASES: dict[str, Task] = {
     "semantic-segmentation": Task.SEMANTIC,
     "classify": Task.CLASSIFY,
     "classification": Task.CLASSIFY,
+    "matting": Task.MATTING,
 }
 RESIZE_ALIASES = {
     "letterbox": "letterbox",

@@ -25,6 +25,7 @@ class Task(StrEnum):
     INSTANCE = "instance"
     SEMANTIC = "semantic"
     CLASSIFY = "classify"
+    MATTING = "matting"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,18 @@ class Classification:
         return [(int(i), float(self.confidence[i])) for i in order]
 
 
-Result = Detections | SemanticMask | Classification
+@dataclass(frozen=True)
+class Matte:
+    """Foreground opacity per pixel (0 = background, 255 = foreground), original size."""
+
+    alpha: UInt8Array
+
+    def __post_init__(self) -> None:
+        if self.alpha.ndim != 2 or self.alpha.dtype != np.uint8:
+            raise ValueError("alpha must be a 2-D uint8 array")
+
+
+Result = Detections | SemanticMask | Classification | Matte
 
 
 @dataclass

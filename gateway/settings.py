@@ -36,6 +36,9 @@ class Settings:
     redis_url: str = ""  # task store across machines; empty: the SQLite file below
     task_db: Path = Path("var/tasks.sqlite3")
     task_ttl: float = 86400.0  # seconds finished tasks are kept
+    matting_model: str | None = None  # model behind the matting route (default: first matting)
+    matting_auth: str = "key"  # "none": the matting route takes no API key (seed 003)
+    s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_CHOICES:
@@ -45,6 +48,8 @@ class Settings:
             )
         if self.profile not in PROFILES:
             raise ConfigError(f"GATEWAY_PROFILE: expected one of {', '.join(PROFILES)}")
+        if self.matting_auth not in ("key", "none"):
+            raise ConfigError("GATEWAY_MATTING_AUTH: expected key or none")
         if not 0.0 <= self.sagemaker_threshold <= 1.0:
             raise ConfigError("GATEWAY_SAGEMAKER_THRESHOLD: expected a number between 0 and 1")
         if not 0 < self.port < 65536:
@@ -75,6 +80,13 @@ class Settings:
                 values["task_ttl"] = float(env["GATEWAY_TASK_TTL"])
             except ValueError:
                 raise ConfigError("GATEWAY_TASK_TTL: expected seconds") from None
+        for name, key in (
+            ("matting_model", "GATEWAY_MATTING_MODEL"),
+            ("matting_auth", "GATEWAY_MATTING_AUTH"),
+            ("s3_endpoint_url", "GATEWAY_S3_ENDPOINT_URL"),
+        ):
+            if key in env:
+                values[name] = env[key]
         if "GATEWAY_SAGEMAKER_MODEL" in env:
             values["sagemaker_model"] = env["GATEWAY_SAGEMAKER_MODEL"]
         if "GATEWAY_SAGEMAKER_THRESHOLD" in env:

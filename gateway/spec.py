@@ -109,8 +109,10 @@ def _size(config: ModelConfig, meta: ExportMetadata, image: TensorInfo) -> tuple
     return size
 
 
-def _names(config: ModelConfig, meta: ExportMetadata) -> tuple[str, ...]:
+def _names(config: ModelConfig, meta: ExportMetadata, task: Task) -> tuple[str, ...]:
     names = config.names or meta.names
+    if not names and task is Task.MATTING:
+        return ("background", "foreground")
     if not names:
         raise _fail(config, "names", "required: the file has no 'names' metadata")
     return names
@@ -168,7 +170,7 @@ def resolve_spec(config: ModelConfig, model: onnx.ModelProto) -> ModelSpec:
     image = _input(config, graph_inputs(model))
     outputs = graph_outputs(model)
     task = _task(config, meta, outputs)
-    names = _names(config, meta)
+    names = _names(config, meta, task)
     unknown = sorted(set(config.thresholds) - set(names))
     if unknown:
         raise _fail(config, "thresholds", f"unknown label {unknown[0]!r}")
@@ -190,6 +192,13 @@ def resolve_spec(config: ModelConfig, model: onnx.ModelProto) -> ModelSpec:
     if task in (Task.DETECT, Task.INSTANCE):
         detection = _detection_layout(config, task, len(names), meta, outputs)
         output = detection.output
+    elif task is Task.MATTING:
+        matte = _single_output(config, outputs, 4)
+        if matte.dim(1) not in (None, 1):
+            raise ModelError(
+                f"model '{config.id}': a matte output has 1 channel, not {matte.dim(1)}"
+            )
+        output = matte.name
     elif task is Task.SEMANTIC:
         semantic = _single_output(config, outputs, 4)
         channels = semantic.dim(1)

@@ -50,6 +50,8 @@ MAX_IMAGES = 32
 def registry_body(state: GatewayState) -> dict[str, Any]:
     models = []
     for model in state.registry:
+        if model.task not in TASK_TYPES:
+            continue
         pre = model.spec.preprocessing
         models.append(
             {

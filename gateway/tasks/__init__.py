@@ -54,10 +54,13 @@ def handler_for(spec: ModelSpec) -> TaskHandler:
     """The handler for a model's task."""
     from gateway.tasks.classify import ClassifyTask
     from gateway.tasks.detection import DetectionTask
+    from gateway.tasks.matting import MattingTask
     from gateway.tasks.semantic import SemanticTask
 
     if spec.task in (Task.DETECT, Task.INSTANCE):
         return DetectionTask(spec)
     if spec.task is Task.SEMANTIC:
         return SemanticTask(spec)
+    if spec.task is Task.MATTING:
+        return MattingTask(spec)
     return ClassifyTask(spec)

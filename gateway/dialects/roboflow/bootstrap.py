@@ -83,7 +83,8 @@ def project_body(workspace: str, project: str, models: list[Model]) -> dict[str,
 def _projects(state: GatewayState) -> dict[str, list[Model]]:
     projects: dict[str, list[Model]] = {}
     for model in state.registry:
-        projects.setdefault(model.id.split("/")[0], []).append(model)
+        if model.task in TASK_TYPES:  # matting has no Roboflow project type
+            projects.setdefault(model.id.split("/")[0], []).append(model)
     return projects
 
 
@@ -118,4 +119,6 @@ async def version(request: Request, state: GatewayState) -> Response:
         raise ModelNotFound(f"no workspace '{params['workspace']}'")
     state.keys.identify(bearer_or_query_key(request))
     model = state.registry.get(f"{params['project']}/{params['version']}")
+    if model.task not in TASK_TYPES:
+        raise ModelNotFound(f"no Roboflow project serves model '{model.id}'")
     return json_response({"version": version_body(state.workspace, model)})

@@ -8,7 +8,7 @@ from typing import Any
 
 import cv2
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, TaskMismatch
 from gateway.results import Classification, Detections, Prediction, SemanticMask
 
 
@@ -76,6 +76,8 @@ def render_json(prediction: Prediction) -> dict[str, Any]:
     elif isinstance(result, SemanticMask):
         body["segmentation_mask"] = png_base64(result.class_map)
         body["class_map"] = {str(i): name for i, name in enumerate(result.class_names)}
-    else:
+    elif isinstance(result, Classification):
         body.update(_classification(result))
+    else:
+        raise TaskMismatch(f"model '{prediction.model_id}' has no Roboflow response shape")
     return body

@@ -76,6 +76,10 @@ async def infer(request: Request, state: GatewayState) -> Response:
     model_id = f"{request.path_params['project']}/{request.path_params['version']}"
     state.keys.authorize(bearer_or_query_key(request), model_id)
     model = state.registry.get(model_id)
+    if model.task not in FAMILY_OF_TASK:
+        raise TaskMismatch(
+            f"model '{model_id}' does {model.task.value}, which no Roboflow route serves"
+        )
     family = family_of(request)
     if family is not None and FAMILIES[family] is not model.task:
         raise TaskMismatch(
