@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.datastructures import FormData
@@ -23,6 +23,12 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.streams import read_capped
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
+
+Handler = Callable[[Request, "GatewayState"], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 # Most specific first; a RequestError not listed is a plain 400.
 STATUS_BY_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
@@ -74,3 +80,24 @@ def bearer_or_query_key(request: Request) -> str | None:
         return key
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> Endpoint:
+    """A Starlette endpoint: the gateway's state in, errors in the dialect's shape out."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.gateway)
+        except GatewayError as exc:
+            return error(exc)
+
+    return run
+
+
+def error_body(key: str) -> Callable[[GatewayError], Response]:
+    """Errors as `{key: message}` with the status of their class."""
+
+    def render(exc: GatewayError) -> Response:
+        return json_response({key: str(exc)}, status_for(exc), retry_headers(exc))
+
+    return render

@@ -13,7 +13,7 @@ A list of images is predicted in one session run. Only base64 and URL images are
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -24,14 +24,14 @@ from starlette.routing import Route
 
 from gateway.dialects.http import (
     bearer_or_query_key,
+    endpoint,
+    error_body,
     json_response,
     read_body,
-    retry_headers,
-    status_for,
 )
 from gateway.dialects.roboflow.names import TASK_TYPES
 from gateway.dialects.roboflow.render import render_json
-from gateway.errors import GatewayError, InvalidImage, InvalidParameter, TaskMismatch
+from gateway.errors import InvalidImage, InvalidParameter, TaskMismatch
 from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode_any
 from gateway.params import InferenceParams
@@ -45,6 +45,7 @@ INFER_TASKS = {
     "semantic_segmentation": Task.SEMANTIC,
 }
 MAX_IMAGES = 32
+ERRORS = error_body("message")  # inference-sdk reads `message` (or `detail`)
 
 
 def registry_body(state: GatewayState) -> dict[str, Any]:
@@ -153,22 +154,9 @@ async def infer(request: Request, state: GatewayState) -> Response:
     return json_response(rendered if many else rendered[0])
 
 
-Handler = Callable[[Request, GatewayState], Awaitable[Response]]
-
-
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request, request.app.state.gateway)
-        except GatewayError as exc:
-            return json_response({"message": str(exc)}, status_for(exc), retry_headers(exc))
-
-    return run
-
-
 def routes() -> list[Route]:
     return [
-        Route("/model/registry", endpoint(model_registry), methods=["GET"]),
-        Route("/model/add", endpoint(model_add), methods=["POST"]),
-        Route("/infer/{task}", endpoint(infer), methods=["POST"]),
+        Route("/model/registry", endpoint(model_registry, ERRORS), methods=["GET"]),
+        Route("/model/add", endpoint(model_add, ERRORS), methods=["POST"]),
+        Route("/infer/{task}", endpoint(infer, ERRORS), methods=["POST"]),
     ]

@@ -22,13 +22,12 @@ from starlette.routing import Route
 
 from gateway.dialects.http import (
     bearer_or_query_key,
+    endpoint,
+    error_body,
     json_response,
     read_body,
-    retry_headers,
-    status_for,
 )
 from gateway.errors import (
-    GatewayError,
     InvalidImage,
     InvalidParameter,
     ModelNotFound,
@@ -134,15 +133,8 @@ async def segment(request: Request, state: GatewayState) -> Response:
     return json_response({"result": result})
 
 
-async def endpoint(request: Request) -> Response:
-    try:
-        return await segment(request, request.app.state.gateway)
-    except GatewayError as exc:
-        return json_response({"error": str(exc)}, status_for(exc), retry_headers(exc))
-
-
 def routes() -> list[Route]:
     return [
-        Route(path, endpoint, methods=["POST"])
+        Route(path, endpoint(segment, error_body("error")), methods=["POST"])
         for path in ("/human_image_segmentation", "/human-segmentation")
     ]

@@ -26,9 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.dialects.http import json_response, read_body, retry_headers, status_for
+from gateway.dialects.http import endpoint, error_body, json_response, read_body
 from gateway.errors import (
-    GatewayError,
     InvalidParameter,
     NotAcceptable,
     TaskMismatch,
@@ -49,6 +48,7 @@ RESPONSE_OF_MEDIA = {media: name for name, media in MEDIA_TYPES.items()}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png"}
 TARGET_MODEL = "x-amzn-sagemaker-target-model"
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
+ERRORS = error_body("message")
 
 
 def custom_attributes(header: str | None) -> Mapping[str, Any]:
@@ -146,16 +146,9 @@ async def ping(request: Request) -> Response:
     return Response(status_code=200)
 
 
-async def invoke(request: Request) -> Response:
-    try:
-        return await invocations(request, request.app.state.gateway)
-    except GatewayError as exc:
-        return json_response({"message": str(exc)}, status_for(exc), retry_headers(exc))
-
-
 def routes() -> list[Route]:
     return [
         Route("/ping", ping, methods=["GET"]),
-        Route("/invocations", invoke, methods=["POST"]),
-        Route("/endpoints/{name}/invocations", invoke, methods=["POST"]),
+        Route("/invocations", endpoint(invocations, ERRORS), methods=["POST"]),
+        Route("/endpoints/{name}/invocations", endpoint(invocations, ERRORS), methods=["POST"]),
     ]

@@ -11,7 +11,6 @@ service errors, {"error": ...} for bad requests, as Deepomatic answers them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -28,7 +27,15 @@ from gateway.dialects.deepomatic.inference import (
     from_multipart,
     render_labels,
 )
-from gateway.dialects.http import json_response, parse_form, read_body, retry_headers, status_for
+from gateway.dialects.http import (
+    Handler,
+    endpoint,
+    json_response,
+    parse_form,
+    read_body,
+    retry_headers,
+    status_for,
+)
 from gateway.errors import (
     GatewayError,
     InvalidParameter,
@@ -48,7 +55,6 @@ from gateway.state import GatewayState
 
 PREFIX = "/v0.7"
 MAX_LIMIT = 1000
-Handler = Callable[[Request, GatewayState], Awaitable[Response]]
 
 
 def error_response(exc: GatewayError) -> Response:
@@ -229,16 +235,6 @@ async def list_tasks(request: Request, state: GatewayState) -> Response:
     return page(request, [task_body(job) for job in jobs if job is not None])
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request, request.app.state.gateway)
-        except GatewayError as exc:
-            return error_response(exc)
-
-    return run
-
-
 def routes() -> list[Route]:
     table: list[tuple[str, Handler, str]] = [
         ("/recognition/public", list_public, "GET"),
@@ -255,7 +251,7 @@ def routes() -> list[Route]:
         ("/tasks/{id}", get_task, "GET"),
     ]
     return [
-        Route(PREFIX + path + slash, endpoint(handler), methods=[method])
+        Route(PREFIX + path + slash, endpoint(handler, error_response), methods=[method])
         for path, handler, method in table
         for slash in ("", "/")
     ]

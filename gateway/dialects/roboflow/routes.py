@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
 
 import anyio
 from starlette.requests import Request
@@ -22,29 +21,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dialects.http import (
+    Handler,
     bearer_or_query_key,
+    endpoint,
+    error_body,
     json_response,
     parse_form,
     read_body,
-    retry_headers,
-    status_for,
 )
 from gateway.dialects.roboflow import bootstrap
 from gateway.dialects.roboflow.names import FAMILIES, FAMILY_OF_TASK
 from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
 from gateway.dialects.roboflow.render import render_json
-from gateway.errors import GatewayError, InvalidImage, TaskMismatch
+from gateway.errors import InvalidImage, TaskMismatch
 from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode_any
 from gateway.render import annotate, encode
 from gateway.state import GatewayState
 
-Handler = Callable[[Request, GatewayState], Awaitable[Response]]
-
-
-def error_response(exc: GatewayError) -> Response:
-    """Roboflow's error shape: `{"message": ...}`."""
-    return json_response({"message": str(exc)}, status_for(exc), retry_headers(exc))
+error_response = error_body("message")  # Roboflow's error shape
 
 
 def family_of(request: Request) -> str | None:
@@ -116,32 +111,34 @@ async def two_segments(request: Request, state: GatewayState) -> Response:
     return await infer(request, state)
 
 
-def endpoint(
-    handler: Handler, family: str | None = None
-) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint: the gateway state in, Roboflow's error shape out."""
+def in_family(family: str) -> Handler:
+    """Inference on a family route: the path names the family."""
 
-    async def run(request: Request) -> Response:
-        if family is not None:
-            request.scope["route_family"] = family
-        try:
-            return await handler(request, request.app.state.gateway)
-        except GatewayError as exc:
-            return error_response(exc)
+    async def handler(request: Request, state: GatewayState) -> Response:
+        request.scope["route_family"] = family
+        return await infer(request, state)
 
-    return run
+    return handler
 
 
 def routes() -> list[Route]:
     """Mounted after every other dialect: the bare two-segment route matches any such path."""
     both = ["POST", "GET"]
     return [
-        Route("/", endpoint(bootstrap.check_key), methods=["POST"]),
+        Route("/", endpoint(bootstrap.check_key, error_response), methods=["POST"]),
         *(
-            Route(f"/{family}/{{project}}/{{version}}", endpoint(infer, family), methods=both)
+            Route(
+                f"/{family}/{{project}}/{{version}}",
+                endpoint(in_family(family), error_response),
+                methods=both,
+            )
             for family in FAMILIES
         ),
-        Route("/{workspace}/{project}/{version}", endpoint(bootstrap.version), methods=["GET"]),
-        Route("/{project}/{version}", endpoint(two_segments), methods=both),
-        Route("/{workspace}", endpoint(bootstrap.workspace), methods=["GET"]),
+        Route(
+            "/{workspace}/{project}/{version}",
+            endpoint(bootstrap.version, error_response),
+            methods=["GET"],
+        ),
+        Route("/{project}/{version}", endpoint(two_segments, error_response), methods=both),
+        Route("/{workspace}", endpoint(bootstrap.workspace, error_response), methods=["GET"]),
     ]
