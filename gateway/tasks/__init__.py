@@ -42,6 +42,7 @@ class HeadlessTask:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        self.outputs: tuple[str, ...] = (spec.output,)
 
     def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
         return model

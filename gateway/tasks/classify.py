@@ -9,7 +9,6 @@ import numpy as np
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Classification, Result
-from gateway.spec import ModelSpec
 from gateway.tasks import HeadlessTask
 
 
@@ -24,10 +23,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 class ClassifyTask(HeadlessTask):
     """Class scores; the output is small, so no head is appended."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.outputs: tuple[str, ...] = (spec.output,)
 
     def postprocess(
         self,

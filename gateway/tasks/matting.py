@@ -11,17 +11,12 @@ import numpy as np
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Matte, Result
-from gateway.spec import ModelSpec
 from gateway.tasks import HeadlessTask
 from gateway.tasks.semantic import original_from_network
 
 
 class MattingTask(HeadlessTask):
     """Bilinear resampling of the matte to original pixels, padding removed."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.outputs: tuple[str, ...] = (spec.output,)
 
     def postprocess(
         self,

@@ -12,6 +12,7 @@ from gateway.engine.heads import attach_semantic_head
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Result, SemanticMask
+from gateway.spec import ModelSpec
 from gateway.tasks import HeadlessTask
 
 Matrix = np.ndarray
@@ -32,7 +33,9 @@ def original_from_network(transform: Transform) -> Matrix:
 class SemanticTask(HeadlessTask):
     """The arg-max class map, computed where the model runs, mapped back to original size."""
 
-    outputs: tuple[str, ...] = ("gw_class_map",)
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.outputs = ("gw_class_map",)
 
     def attach(self, model: onnx.ModelProto) -> onnx.ModelProto:
         channels = len(self.spec.class_names)
