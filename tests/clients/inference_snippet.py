@@ -11,7 +11,11 @@ from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 
 api_url, key, scene, scene_2, crop = sys.argv[1:6]
 client = InferenceHTTPClient(api_url=api_url, api_key=key)
-report = {"sdk": inference_sdk.__version__, "info": client.get_server_info()}
+info = client.get_server_info()
+report = {
+    "sdk": inference_sdk.__version__,
+    "info": {"name": info.name, "version": info.version, "uuid": info.uuid},
+}
 report["registry"] = [m.model_id for m in client.list_loaded_models().models]
 
 report["v1_detect"] = client.infer(scene, model_id="shapes-detect/1")
