@@ -1,0 +1,77 @@
+"""The bundled models, as configs/models.yaml serves them, on the shipped example images."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import orjson
+import pytest
+
+from gateway.cli import main
+from tests.conftest import ROOT
+from tests.truth import EXAMPLES, best_iou
+
+CONFIG = ROOT / "configs" / "models.yaml"
+CLASSES = ["circle", "triangle", "square", "star"]
+SCENES = sorted(EXAMPLES.glob("scene-*.jpg"))
+
+
+def predict(capsys: pytest.CaptureFixture[str], image: Path, model: str) -> dict[str, object]:
+    assert main(["--config", str(CONFIG), "predict", str(image), "--model", model]) == 0
+    return dict(orjson.loads(capsys.readouterr().out))
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("model", ["shapes-detect/1", "shapes-seg/1"])
+def test_detectors_find_every_object(
+    capsys: pytest.CaptureFixture[str], scene: Path, model: str
+) -> None:
+    truth = json.loads(scene.with_suffix(".json").read_text())
+    body = predict(capsys, scene, model)
+    assert body["image"] == {"width": truth["width"], "height": truth["height"]}
+    predictions = body["predictions"]
+    assert isinstance(predictions, list)
+    boxes = [
+        [
+            p["x"] - p["width"] / 2,
+            p["y"] - p["height"] / 2,
+            p["x"] + p["width"] / 2,
+            p["y"] + p["height"] / 2,
+        ]
+        for p in predictions
+    ]
+    for obj in truth["objects"]:
+        same = [b for b, p in zip(boxes, predictions, strict=True) if p["class"] == obj["class"]]
+        assert best_iou(obj["box"], same) >= 0.5, (obj, predictions)  # the mAP@0.5 criterion
+    if model == "shapes-seg/1":
+        assert all(len(p["points"]) >= 3 for p in predictions)
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=lambda p: p.stem)
+def test_semantic_model_paints_the_objects(capsys: pytest.CaptureFixture[str], scene: Path) -> None:
+    truth = json.loads(scene.with_suffix(".json").read_text())
+    body = predict(capsys, scene, "shapes-semantic/1")
+    assert body["class_map"] == {
+        "0": "background",
+        **{str(i + 1): c for i, c in enumerate(CLASSES)},
+    }
+    png = np.frombuffer(base64.b64decode(str(body["segmentation_mask"])), np.uint8)
+    mask = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (truth["height"], truth["width"])
+    for obj in truth["objects"]:
+        x1, y1, x2, y2 = obj["box"]
+        inside = mask[y1:y2, x1:x2]
+        # The object's own class is the most frequent non-background label in its box.
+        labels, counts = np.unique(inside[inside > 0], return_counts=True)
+        assert CLASSES[int(labels[np.argmax(counts)]) - 1] == obj["class"], obj
+
+
+@pytest.mark.parametrize("crop", sorted(EXAMPLES.glob("crop-*.jpg")), ids=lambda p: p.stem)
+def test_classifier_names_the_crop(capsys: pytest.CaptureFixture[str], crop: Path) -> None:
+    body = predict(capsys, crop, "shapes-cls/1")
+    assert body["top"] == crop.stem.removeprefix("crop-")
+    assert float(str(body["confidence"])) > 0.5
