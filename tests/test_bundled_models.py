@@ -65,9 +65,10 @@ def test_semantic_model_paints_the_objects(capsys: pytest.CaptureFixture[str], s
     for obj in truth["objects"]:
         x1, y1, x2, y2 = obj["box"]
         inside = mask[y1:y2, x1:x2]
-        # The object's own class is the most frequent non-background label in its box.
-        labels, counts = np.unique(inside[inside > 0], return_counts=True)
-        assert CLASSES[int(labels[np.argmax(counts)]) - 1] == obj["class"], obj
+        # The box is the object's visible extent: its own class paints a fair part of it
+        # (a triangle fills half its box; other objects may show through the rest).
+        share = float((inside == 1 + CLASSES.index(obj["class"])).mean())
+        assert share > 0.2, (obj, share)
 
 
 @pytest.mark.parametrize("crop", sorted(EXAMPLES.glob("crop-*.jpg")), ids=lambda p: p.stem)
