@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from gateway.engine.heads import DETECTION_INPUTS, attach_detection_head
-from gateway.errors import InvalidParameter
+from gateway.errors import InvalidParameter, ModelError
 from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Detections, Result
@@ -20,7 +20,8 @@ class DetectionTask:
     """Boxes (and polygons for instance models) from the detection head's outputs."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        assert spec.detection is not None
+        if spec.detection is None:
+            raise ModelError(f"model '{spec.id}' has no detection layout")
         self.spec = spec
         self.layout = spec.detection
         self.with_masks = self.layout.num_masks > 0
