@@ -119,6 +119,24 @@ POSTPROCESS = {
     "classify": "Argmax of the probabilities.",
 }
 
+LIMITATIONS = {
+    "detect": (
+        "Only the synthetic shape domain. Most misses are heavily occluded objects (at least 35 %"
+        " visible by construction) and objects under about 20 input pixels; triangles are the "
+        "weakest class."
+    ),
+    "segment": (
+        "Only the synthetic shape domain. Masks are at 80 x 80 prototype resolution: objects "
+        "under about 24 input pixels reach a mask IoU near 0.8 at best, and in heavy occlusion "
+        "masks can leak into, or lose parts to, neighbouring shapes inside the box."
+    ),
+    "semantic": (
+        "Only the synthetic shape domain; most errors are along shape boundaries and on heavily "
+        "occluded shapes (triangle is the weakest class)."
+    ),
+    "classify": "Only the synthetic shape domain (one dominant shape per crop).",
+}
+
 METRIC_LABELS = {
     "mAP50": "box mAP@0.5 (VOC all-point, mean over 4 classes)",
     "mask_IoU": "mean mask IoU over GT instances (unmatched = 0)",
@@ -191,6 +209,13 @@ def commands_text(task: str, result: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def notes_text(result: dict[str, object]) -> str:
+    """Free-form notes of the results file, one bullet each (empty if none)."""
+    notes = result.get("notes", [])
+    assert isinstance(notes, list)
+    return "".join(f"- Note: {note}\n" for note in notes)
+
+
 def card(task: str, result: dict[str, object], existing: str | None) -> str:
     """Render one model card."""
     name = CARD_NAMES[task]
@@ -261,7 +286,7 @@ onnxruntime: {outputs}
 - Wall time: {result["train_wall_minutes"]} min in total, including the in-memory data
   generation, on a shared 2-core CPU (AMD EPYC, AVX-512 BF16), {result["threads"]} torch
   threads, torch {result.get("torch", "2.13.0+cpu")}.
-- Commands (from the repository root; see `models/training/README.md`):
+{notes_text(result)}- Commands (from the repository root; see `models/training/README.md`):
 
 ```sh
 {commands_text(task, result)}
@@ -276,6 +301,10 @@ Training-side evaluation (onnxruntime + numpy, {evaluated}, seed HELDOUT_SEED =
 `conf=0.4,nms_iou=0.3` the gateway's served defaults):
 
 {metrics_table(metrics)}
+
+## Limitations
+
+{LIMITATIONS[task]}
 
 {accuracy}"""
 

@@ -130,7 +130,8 @@ def train_matte(recipe: train.Recipe, samples: int, epochs: int) -> nn.Module:
         logits, aux = model.forward_train(images)
         return matte_loss(logits.float(), targets, aux.float())
 
-    return train.fit(model, loss_fn, samples, recipe, epochs).model
+    stage = train.Stage(samples=samples, epochs=epochs, lr=recipe.lr)
+    return train.fit(model, loss_fn, recipe, stage).model
 
 
 # --------------------------------------------------------------------------- export
