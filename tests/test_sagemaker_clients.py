@@ -63,12 +63,12 @@ def test_boto3_invoke_endpoint(sagemaker_server: str, tmp_path: Path) -> None:
         assert report[accept]["content_type"] == accept
         rendered = cv2.imread(report[accept]["path"])
         assert rendered.shape == original.shape
-        # Inside each true object the blended mask changes the pixels; far from them, not.
+        # The blended masks change a good share of each true object's box.
+        diff = np.abs(rendered.astype(int) - original.astype(int)).max(axis=2)
         for truth in TRUTH["objects"]:
             x1, y1, x2, y2 = truth["box"]
-            cy, cx = (y1 + y2) // 2, (x1 + x2) // 2
-            diff = np.abs(rendered[cy, cx].astype(int) - original[cy, cx].astype(int)).max()
-            assert diff > 25, truth
+            changed = float((diff[y1:y2, x1:x2] > 20).mean())
+            assert changed > 0.3, (truth, changed)
     assert report["error"]["code"] == 415
     assert "Content-Type must be image/jpeg or image/png" in report["error"]["message"]
 
