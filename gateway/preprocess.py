@@ -51,6 +51,27 @@ class Transform:
         out[:, 1] = np.clip((xy[:, 1] - self.pad_y) / self.scale_y, 0, self.height)
         return out
 
+    def to_original(self, network_map: np.ndarray, interpolation: int, edge: int) -> np.ndarray:
+        """A per-pixel map at network resolution, resampled onto the original image.
+
+        Pixel centres are mapped exactly (half-pixel convention); `edge` is OpenCV's
+        border mode for original pixels that fall outside the network input.
+        """
+        sx, sy = self.scale_x, self.scale_y
+        original_from_network = np.array(
+            [[sx, 0.0, self.pad_x + 0.5 * sx - 0.5], [0.0, sy, self.pad_y + 0.5 * sy - 0.5]]
+        )
+        return np.asarray(
+            cv2.warpAffine(
+                network_map,
+                original_from_network,
+                (self.width, self.height),
+                flags=interpolation | cv2.WARP_INVERSE_MAP,
+                borderMode=edge,
+                borderValue=0,
+            )
+        )
+
     def valid_region(self, net_w: int, net_h: int) -> tuple[int, int, int, int]:
         """(x1, y1, x2, y2) of the network input that holds image content, not padding."""
         x1 = max(0, round(self.pad_x))

@@ -12,7 +12,6 @@ from gateway.params import InferenceParams
 from gateway.preprocess import Transform
 from gateway.results import Matte, Result
 from gateway.tasks import HeadlessTask
-from gateway.tasks.semantic import original_from_network
 
 
 class MattingTask(HeadlessTask):
@@ -29,13 +28,7 @@ class MattingTask(HeadlessTask):
             mattes = (1.0 / (1.0 + np.exp(-mattes))).astype(np.float32)
         results: list[Result] = []
         for matte, transform in zip(mattes, transforms, strict=True):
-            full = cv2.warpAffine(
-                matte,
-                original_from_network(transform),
-                (transform.width, transform.height),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            full = transform.to_original(matte, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
             alpha = np.clip(np.rint(full * 255.0), 0, 255).astype(np.uint8)
             results.append(Matte(alpha))
         return results

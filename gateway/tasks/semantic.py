@@ -15,20 +15,6 @@ from gateway.results import Result, SemanticMask
 from gateway.spec import ModelSpec
 from gateway.tasks import HeadlessTask
 
-Matrix = np.ndarray
-
-
-def original_from_network(transform: Transform) -> Matrix:
-    """2x3 affine: original pixel centre -> network pixel centre (for WARP_INVERSE_MAP)."""
-    sx, sy = transform.scale_x, transform.scale_y
-    return np.array(
-        [
-            [sx, 0.0, transform.pad_x + 0.5 * sx - 0.5],
-            [0.0, sy, transform.pad_y + 0.5 * sy - 0.5],
-        ],
-        dtype=np.float64,
-    )
-
 
 class SemanticTask(HeadlessTask):
     """The arg-max class map, computed where the model runs, mapped back to original size."""
@@ -53,13 +39,6 @@ class SemanticTask(HeadlessTask):
     ) -> list[Result]:
         results: list[Result] = []
         for class_map, transform in zip(outputs["gw_class_map"], transforms, strict=True):
-            full = cv2.warpAffine(
-                class_map,
-                original_from_network(transform),
-                (transform.width, transform.height),
-                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
+            full = transform.to_original(class_map, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT)
             results.append(SemanticMask(np.asarray(full, np.uint8), self.spec.class_names))
         return results
