@@ -76,3 +76,40 @@ def test_classifier_names_the_crop(capsys: pytest.CaptureFixture[str], crop: Pat
     body = predict(capsys, crop, "shapes-cls/1")
     assert body["top"] == crop.stem.removeprefix("crop-")
     assert float(str(body["confidence"])) > 0.5
+
+
+async def test_bundled_matte_on_the_known_scene(tmp_path: Path) -> None:
+    """Golden check: high alpha on the objects, low on the background, RGBA alpha = matte."""
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    scene = EXAMPLES / "matte-scene.jpg"
+    truth = cv2.imread(str(EXAMPLES / "matte-scene-alpha.png"), cv2.IMREAD_UNCHANGED) >= 128
+    settings = Settings(config_path=CONFIG, api_keys="k", task_db=tmp_path / "t.db", warmup=False)
+    app = create_app(settings)
+    body = {"img": base64.b64encode(scene.read_bytes()).decode()}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        alpha_b64 = (
+            await client.post("/human_image_segmentation", json=body, headers={"X-API-KEY": "k"})
+        ).json()["result"]
+        rgba_b64 = (
+            await client.post(
+                "/human_image_segmentation",
+                json={**body, "type": "foreground"},
+                headers={"X-API-KEY": "k"},
+            )
+        ).json()["result"]
+    alpha = cv2.imdecode(np.frombuffer(base64.b64decode(alpha_b64), np.uint8), cv2.IMREAD_UNCHANGED)
+    rgba = cv2.imdecode(np.frombuffer(base64.b64decode(rgba_b64), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == truth.shape
+    assert rgba.shape == (*truth.shape, 4)
+    np.testing.assert_array_equal(rgba[..., 3], alpha)
+    assert alpha[truth].mean() > 200
+    assert alpha[~truth].mean() < 40
+    iou = np.logical_and(alpha >= 128, truth).sum() / np.logical_or(alpha >= 128, truth).sum()
+    assert iou > 0.9
