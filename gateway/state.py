@@ -21,8 +21,8 @@ class GatewayState:
     settings: Settings
     registry: ModelRegistry
     keys: KeyStore
+    admission: Admission
     workspace: str = DEFAULT_WORKSPACE
-    admission: Admission = field(default_factory=lambda: Admission(4, 64))
     jobs: JobRunner | None = None  # started by the app's lifespan
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -43,6 +43,6 @@ class GatewayState:
             settings,
             registry or ModelRegistry.from_settings(settings),
             keys,
-            workspace,
             Admission(settings.max_concurrent, settings.max_waiting),
+            workspace,
         )

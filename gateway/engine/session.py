@@ -30,7 +30,6 @@ class Session:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"model '{model_id}': onnxruntime cannot load it: {exc}") from exc
         self.providers: list[str] = self._session.get_providers()
-        self.input_names = tuple(i.name for i in self._session.get_inputs())
         self.output_names = tuple(o.name for o in self._session.get_outputs())
 
     def run(
