@@ -12,10 +12,11 @@ from pathlib import Path
 
 import orjson
 
+from gateway.addresses import AddressPolicy
 from gateway.dialects.roboflow.params import percent_or_fraction
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, ModelNotFound
-from gateway.fetch import fetch_bytes
+from gateway.fetch import Fetcher
 from gateway.images import decode
 from gateway.model import Model
 from gateway.modelconfig import load_model_configs
@@ -26,7 +27,8 @@ from gateway.settings import Settings
 
 def _read_source(source: str) -> bytes:
     if source.lower().startswith(("http://", "https://")):
-        return asyncio.run(fetch_bytes(source))
+        # The person at the terminal chose the URL: any address, their own network too.
+        return asyncio.run(Fetcher(AddressPolicy(allow_all=True)).fetch(source))
     return Path(source).read_bytes()
 
 

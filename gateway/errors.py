@@ -6,11 +6,13 @@
     ├── RequestError              something a client sent is wrong (a dialect answers 4xx)
     │   ├── InvalidImage          the image cannot be decoded or is of an unsupported format
     │   ├── InvalidParameter      a parameter is malformed or out of range
+    │   ├── UrlRefused            an image URL the gateway will not fetch (scheme, address)
     │   ├── ModelNotFound         no model with that id is configured
     │   ├── TaskMismatch          the model does not do what the route asks for
     │   ├── PayloadTooLarge       the body (or a fetched image) is over its size limit
     │   ├── UnsupportedMediaType  the body's Content-Type is not one the route reads
     │   ├── NotAcceptable         no response type the client accepts can be produced
+    │   ├── RequestTimeout        the client did not send its request in time
     │   ├── Unauthorized          no API key, or one the gateway does not know
     │   └── Forbidden             the key is valid but not for this model
     └── Unavailable               the gateway cannot serve right now (not ready, overloaded)
@@ -46,6 +48,10 @@ class InvalidParameter(RequestError):
     """A request parameter is malformed or out of range."""
 
 
+class UrlRefused(RequestError):
+    """An image URL the gateway will not fetch: bad scheme, non-public address, loops."""
+
+
 class ModelNotFound(RequestError):
     """No configured model has the requested id."""
 
@@ -64,6 +70,10 @@ class UnsupportedMediaType(RequestError):
 
 class NotAcceptable(RequestError):
     """The client accepts no response type the route can produce."""
+
+
+class RequestTimeout(RequestError):
+    """The client did not send the whole request within the deadline."""
 
 
 class Unauthorized(RequestError):

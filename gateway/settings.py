@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,22 @@ class Settings:
     warmup: bool = True
     keys_path: Path | None = Path("configs/keys.yaml")
     api_keys: str = ""  # comma-separated keys with access to every model
-    max_body_bytes: int = 20 * 1024 * 1024
+    # Limits on what a request may be (413/408 beyond them) ...
+    max_body_bytes: int = 28 * 1024 * 1024  # room for a max-size image as base64
+    max_image_bytes: int = 20 * 1024 * 1024  # one encoded image: uploaded, base64 or fetched
+    max_pixels: int = 40_000_000  # width x height, read from the header before decoding
+    max_side: int = 16384  # longest side in pixels
+    max_form_parts: int = 16  # multipart/form-data parts (files and fields)
+    body_timeout: float = 30.0  # seconds to receive the body (408 beyond)
+    request_timeout: float = 60.0  # seconds for the whole request (503 beyond)
+    fetch_allow: str = ""  # hosts/CIDRs image URLs may reach besides public addresses
+    fetch_timeout: float = 20.0  # seconds for one image URL, redirects included
+    # ... and on how much work is held at once (503 + Retry-After beyond them).
     max_concurrent: int = 4  # predictions running at once per model
     max_waiting: int = 64  # requests waiting per model before 503 + Retry-After
+    max_inflight: int = 256  # requests being handled by this process, all routes
+    max_pending_tasks: int = 1024  # asynchronous tasks running or queued in this process
+    shutdown_grace: float = 10.0  # seconds in-flight requests and tasks get on shutdown
     profile: str = "default"  # "sagemaker": port 8080, models from /opt/ml/model
     sagemaker_model: str | None = None  # model behind /invocations (default: first instance)
     sagemaker_threshold: float = 0.5  # score threshold of /invocations
@@ -54,12 +67,22 @@ class Settings:
             raise ConfigError("GATEWAY_SAGEMAKER_THRESHOLD: expected a number between 0 and 1")
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: expected a TCP port, got {self.port}")
+        positive = (
+            "max_body_bytes max_image_bytes max_pixels max_side max_form_parts body_timeout "
+            "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks"
+        )
+        for name in positive.split():
+            if not getattr(self, name) > 0:
+                variable = next((v for v, (f, _) in ENVIRONMENT.items() if f == name), name)
+                raise ConfigError(
+                    f"{variable}: expected a positive number, got {getattr(self, name)}"
+                )
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, profile: str | None = None, **overrides: Any
     ) -> Settings:
-        """Settings from GATEWAY_* variables; explicit overrides (CLI flags) win.
+        """Settings from GATEWAY_* variables (ENVIRONMENT below); explicit overrides win.
 
         The sagemaker profile (GATEWAY_PROFILE=sagemaker, or `profile=`) listens on
         SAGEMAKER_BIND_TO_PORT or 8080 and, unless GATEWAY_CONFIG says otherwise, loads
@@ -69,58 +92,66 @@ class Settings:
         values: dict[str, Any] = {"profile": profile or env.get("GATEWAY_PROFILE", "default")}
         if values["profile"] == "sagemaker":
             values.update(_sagemaker_defaults(env))
-        if "GATEWAY_CONFIG" in env:
-            values["config_path"] = Path(env["GATEWAY_CONFIG"])
-        if "GATEWAY_REDIS_URL" in env:
-            values["redis_url"] = env["GATEWAY_REDIS_URL"]
-        if "GATEWAY_TASK_DB" in env:
-            values["task_db"] = Path(env["GATEWAY_TASK_DB"])
-        if "GATEWAY_TASK_TTL" in env:
-            try:
-                values["task_ttl"] = float(env["GATEWAY_TASK_TTL"])
-            except ValueError:
-                raise ConfigError("GATEWAY_TASK_TTL: expected seconds") from None
-        for name, key in (
-            ("matting_model", "GATEWAY_MATTING_MODEL"),
-            ("matting_auth", "GATEWAY_MATTING_AUTH"),
-            ("s3_endpoint_url", "GATEWAY_S3_ENDPOINT_URL"),
-        ):
-            if key in env:
-                values[name] = env[key]
-        if "GATEWAY_SAGEMAKER_MODEL" in env:
-            values["sagemaker_model"] = env["GATEWAY_SAGEMAKER_MODEL"]
-        if "GATEWAY_SAGEMAKER_THRESHOLD" in env:
-            try:
-                values["sagemaker_threshold"] = float(env["GATEWAY_SAGEMAKER_THRESHOLD"])
-            except ValueError:
-                raise ConfigError("GATEWAY_SAGEMAKER_THRESHOLD: expected a number") from None
-        if "GATEWAY_PROVIDER" in env:
-            values["provider"] = env["GATEWAY_PROVIDER"].strip().lower()
-        if "GATEWAY_HOST" in env:
-            values["host"] = env["GATEWAY_HOST"]
-        if "GATEWAY_KEYS_FILE" in env:
-            values["keys_path"] = (
-                Path(env["GATEWAY_KEYS_FILE"]) if env["GATEWAY_KEYS_FILE"] else None
-            )
-        if "GATEWAY_API_KEYS" in env:
-            values["api_keys"] = env["GATEWAY_API_KEYS"]
-        integers = (
-            ("port", "GATEWAY_PORT"),
-            ("intra_op_threads", "GATEWAY_THREADS"),
-            ("max_body_bytes", "GATEWAY_MAX_BODY_BYTES"),
-            ("max_concurrent", "GATEWAY_MAX_CONCURRENT"),
-            ("max_waiting", "GATEWAY_MAX_WAITING"),
-        )
-        for name, key in integers:
-            if key in env:
+        for variable, (name, convert) in ENVIRONMENT.items():
+            if variable in env:
                 try:
-                    values[name] = int(env[key])
+                    values[name] = convert(env[variable])
                 except ValueError:
-                    raise ConfigError(f"{key}: expected an integer, got {env[key]!r}") from None
+                    kind = CONVERSION_NAMES.get(convert, "a value")
+                    raise ConfigError(
+                        f"{variable}: expected {kind}, got {env[variable]!r}"
+                    ) from None
         if values["profile"] == "sagemaker" and env.get("SAGEMAKER_BIND_TO_PORT", "").isdigit():
             values["port"] = int(env["SAGEMAKER_BIND_TO_PORT"])  # the platform's choice wins
         settings = cls(**values)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def _lower(text: str) -> str:
+    return text.strip().lower()
+
+
+CONVERSION_NAMES: dict[Callable[[str], Any], str] = {
+    int: "an integer",
+    float: "a number",
+}
+
+# Environment variable -> (Settings field, conversion).
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "GATEWAY_CONFIG": ("config_path", Path),
+    "GATEWAY_PROVIDER": ("provider", _lower),
+    "GATEWAY_HOST": ("host", str),
+    "GATEWAY_PORT": ("port", int),
+    "GATEWAY_THREADS": ("intra_op_threads", int),
+    "GATEWAY_KEYS_FILE": ("keys_path", _optional_path),
+    "GATEWAY_API_KEYS": ("api_keys", str),
+    "GATEWAY_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "GATEWAY_MAX_IMAGE_BYTES": ("max_image_bytes", int),
+    "GATEWAY_MAX_PIXELS": ("max_pixels", int),
+    "GATEWAY_MAX_SIDE": ("max_side", int),
+    "GATEWAY_MAX_FORM_PARTS": ("max_form_parts", int),
+    "GATEWAY_BODY_TIMEOUT": ("body_timeout", float),
+    "GATEWAY_REQUEST_TIMEOUT": ("request_timeout", float),
+    "GATEWAY_FETCH_ALLOW": ("fetch_allow", str),
+    "GATEWAY_FETCH_TIMEOUT": ("fetch_timeout", float),
+    "GATEWAY_MAX_CONCURRENT": ("max_concurrent", int),
+    "GATEWAY_MAX_WAITING": ("max_waiting", int),
+    "GATEWAY_MAX_INFLIGHT": ("max_inflight", int),
+    "GATEWAY_MAX_PENDING_TASKS": ("max_pending_tasks", int),
+    "GATEWAY_SHUTDOWN_GRACE": ("shutdown_grace", float),
+    "GATEWAY_SAGEMAKER_MODEL": ("sagemaker_model", str),
+    "GATEWAY_SAGEMAKER_THRESHOLD": ("sagemaker_threshold", float),
+    "GATEWAY_REDIS_URL": ("redis_url", str),
+    "GATEWAY_TASK_DB": ("task_db", Path),
+    "GATEWAY_TASK_TTL": ("task_ttl", float),
+    "GATEWAY_MATTING_MODEL": ("matting_model", str),
+    "GATEWAY_MATTING_AUTH": ("matting_auth", str),
+    "GATEWAY_S3_ENDPOINT_URL": ("s3_endpoint_url", str),
+}
 
 
 def _sagemaker_defaults(env: Mapping[str, str]) -> dict[str, Any]:

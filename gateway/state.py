@@ -6,8 +6,11 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
+from gateway.addresses import AddressPolicy
 from gateway.admission import Admission
 from gateway.auth import KeyStore, load_keys
+from gateway.fetch import Fetcher, FetchLimits
+from gateway.images import ImageLimits
 from gateway.jobs.runner import JobRunner
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.registry import ModelRegistry
@@ -22,6 +25,8 @@ class GatewayState:
     registry: ModelRegistry
     keys: KeyStore
     admission: Admission
+    fetcher: Fetcher = field(default_factory=Fetcher)
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
     workspace: str = DEFAULT_WORKSPACE
     jobs: JobRunner | None = None  # started by the app's lifespan
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -44,5 +49,13 @@ class GatewayState:
             registry or ModelRegistry.from_settings(settings),
             keys,
             Admission(settings.max_concurrent, settings.max_waiting),
+            fetcher_for(settings),
+            ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
             workspace,
         )
+
+
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The URL fetcher with the settings' allow-list, deadline and image byte cap."""
+    limits = FetchLimits(total_timeout=settings.fetch_timeout, max_bytes=settings.max_image_bytes)
+    return Fetcher(AddressPolicy.parse(settings.fetch_allow), limits)

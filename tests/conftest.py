@@ -90,6 +90,7 @@ def settings_for(model_dir: Path, **overrides: object) -> Settings:
         "api_keys": TEST_KEY,
         "warmup": False,
         "task_db": model_dir / "tasks.sqlite3",
+        "fetch_allow": "127.0.0.1",  # the tests' image servers; SSRF tests override it
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
@@ -98,7 +99,7 @@ def settings_for(model_dir: Path, **overrides: object) -> Settings:
 @pytest.fixture
 async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to the app through ASGITransport, lifespan running."""
-    app = create_app(settings_for(model_dir, max_body_bytes=2_000_000))
+    app = create_app(settings_for(model_dir, max_body_bytes=2_000_000, max_image_bytes=2_000_000))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -144,6 +145,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
     env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    env["GATEWAY_FETCH_ALLOW"] = "127.0.0.1"  # as the README says for its local image server
     with running_gateway([str(ROOT / "scripts" / "serve")], env, port, log) as base:
         yield base
     assert "local demo API key is active" in log.read_text()
@@ -155,6 +157,7 @@ def sagemaker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("sagemaker") / "serve.log"
     env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "SAGEMAKER_BIND_TO_PORT": str(port)}
+    env["GATEWAY_FETCH_ALLOW"] = "127.0.0.1"
     command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--sagemaker"]
     with running_gateway(command, env, port, log) as base:
         yield base

@@ -217,7 +217,7 @@ async def test_broken_images_and_urls(
     assert "truncated" in cut.json()["message"]
     cases = (
         ("/missing.jpg", 400, "HTTP 404"),
-        ("/text.jpg", 400, "not a JPEG, PNG"),
+        ("/text.jpg", 400, "did not return a JPEG, PNG"),
         ("/big.jpg", 413, "over the limit of 2000000 bytes"),
     )
     for path, status, message in cases:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import orjson
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
@@ -14,14 +16,17 @@ from starlette.types import Message
 from gateway.errors import (
     Forbidden,
     GatewayError,
+    InvalidParameter,
     ModelNotFound,
     NotAcceptable,
     PayloadTooLarge,
     RequestError,
+    RequestTimeout,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
 )
+from gateway.settings import Settings
 from gateway.streams import read_capped
 
 if TYPE_CHECKING:
@@ -36,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
     (Forbidden, 403),
     (ModelNotFound, 404),
     (PayloadTooLarge, 413),
+    (RequestTimeout, 408),
     (UnsupportedMediaType, 415),
     (NotAcceptable, 406),
     (RequestError, 400),
@@ -58,19 +64,33 @@ def json_response(
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with PayloadTooLarge as soon as it passes `limit` bytes."""
+async def read_body(request: Request, settings: Settings, limit: int | None = None) -> bytes:
+    """The whole body, refused with PayloadTooLarge as soon as it passes the limit
+    (`limit`, else the settings' body limit), and with RequestTimeout when it has not
+    all arrived within the settings' body timeout (a client trickling bytes)."""
     declared = request.headers.get("content-length")
-    return await read_capped(request.stream(), declared, limit, "request body")
+    cap = settings.max_body_bytes if limit is None else limit
+    try:
+        with anyio.fail_after(settings.body_timeout):
+            return await read_capped(request.stream(), declared, cap, "request body")
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {settings.body_timeout:g}s"
+        ) from None
 
 
-async def parse_form(request: Request, body: bytes) -> FormData:
-    """multipart/form-data from a body already read (and size-checked)."""
+async def parse_form(request: Request, body: bytes, settings: Settings) -> FormData:
+    """multipart/form-data from a body already read (and size-checked), with at most
+    `max_form_parts` parts."""
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return await Request(request.scope, receive=replay).form(max_files=4, max_fields=32)
+    parts = settings.max_form_parts
+    try:
+        return await Request(request.scope, receive=replay).form(max_files=parts, max_fields=parts)
+    except HTTPException as exc:  # Starlette's own refusals: too many parts, bad boundary
+        raise InvalidParameter(f"multipart/form-data: {exc.detail}") from None
 
 
 def bearer_or_query_key(request: Request) -> str | None:

@@ -32,7 +32,6 @@ from gateway.dialects.http import (
 from gateway.dialects.roboflow.names import TASK_TYPES
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import InvalidImage, InvalidParameter, TaskMismatch
-from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode_any
 from gateway.params import InferenceParams
 from gateway.results import Task
@@ -66,9 +65,11 @@ def registry_body(state: GatewayState) -> dict[str, Any]:
     return {"models": models}
 
 
-async def json_body(request: Request, limit: int) -> Mapping[str, Any]:
+async def json_body(
+    request: Request, state: GatewayState, limit: int | None = None
+) -> Mapping[str, Any]:
     try:
-        body = orjson.loads(await read_body(request, limit))
+        body = orjson.loads(await read_body(request, state.settings, limit))
     except orjson.JSONDecodeError:
         raise InvalidParameter("the request body must be a JSON object") from None
     if not isinstance(body, Mapping):
@@ -101,7 +102,7 @@ def params_from(body: Mapping[str, Any]) -> InferenceParams:
     )
 
 
-async def image_data(item: Any, limit: int) -> bytes:
+async def image_data(item: Any, state: GatewayState) -> bytes:
     """Base64 text or fetched bytes; decoded later, off the event loop."""
     if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
         raise InvalidImage('each image must be {"type": "base64"|"url", "value": ...}')
@@ -109,7 +110,7 @@ async def image_data(item: Any, limit: int) -> bytes:
     if kind == "base64":
         return str(item["value"]).encode("ascii", "replace")
     if kind == "url":
-        return await fetch_bytes(item["value"], FetchLimits(max_bytes=limit))
+        return await state.fetcher.fetch(item["value"])
     raise InvalidImage(f"image type {str(kind)[:20]!r} is not accepted (use base64 or url)")
 
 
@@ -118,7 +119,7 @@ async def model_registry(request: Request, state: GatewayState) -> Response:
 
 
 async def model_add(request: Request, state: GatewayState) -> Response:
-    body = await json_body(request, 64 * 1024)
+    body = await json_body(request, state, 64 * 1024)
     model_id = str(body.get("model_id", ""))
     state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
     state.registry.get(model_id)
@@ -129,7 +130,7 @@ async def infer(request: Request, state: GatewayState) -> Response:
     task = INFER_TASKS.get(request.path_params["task"])
     if task is None:
         raise InvalidParameter(f"unknown task; use one of {', '.join(INFER_TASKS)}")
-    body = await json_body(request, state.settings.max_body_bytes)
+    body = await json_body(request, state)
     model_id = str(body.get("model_id", ""))
     state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
     model = state.registry.get(model_id)
@@ -146,9 +147,11 @@ async def infer(request: Request, state: GatewayState) -> Response:
     items = images if many else [images]
     if not items or len(items) > MAX_IMAGES:
         raise InvalidImage(f"send between 1 and {MAX_IMAGES} images")
-    datas = [await image_data(item, state.settings.max_body_bytes) for item in items]
+    datas = [await image_data(item, state) for item in items]
     async with state.admission.slot(model.id):
-        decoded = [await anyio.to_thread.run_sync(decode_any, data) for data in datas]
+        decoded = [
+            await anyio.to_thread.run_sync(decode_any, data, state.image_limits) for data in datas
+        ]
         predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
     rendered = [render_json(p) for p in predictions]
     return json_response(rendered if many else rendered[0])

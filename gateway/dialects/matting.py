@@ -34,8 +34,7 @@ from gateway.errors import (
     TaskMismatch,
     UnsupportedMediaType,
 )
-from gateway.fetch import FetchLimits, fetch_bytes
-from gateway.images import Image, decode, decode_base64, sniff_format
+from gateway.images import Image, ImageLimits, decode, decode_base64, header_size, sniff_format
 from gateway.model import Model
 from gateway.params import InferenceParams
 from gateway.render import encode
@@ -76,28 +75,29 @@ def parse(body: Any) -> tuple[str | None, str | None, str]:
 
 
 async def image_data(url: str | None, img: str | None, state: GatewayState) -> bytes:
-    limit = state.settings.max_body_bytes
     if img is not None:
-        return await anyio.to_thread.run_sync(decode_base64, img.encode("ascii", "replace"))
+        text = img.encode("ascii", "replace")
+        return await anyio.to_thread.run_sync(decode_base64, text, state.image_limits)
     if url is None:
         raise InvalidParameter("give exactly one of 'url' and 'img'")
     if url.lower().startswith("s3://"):
         endpoint = state.settings.s3_endpoint_url
+        limit = state.image_limits.max_bytes
         return await anyio.to_thread.run_sync(read_object, url, limit, endpoint)
     if url.lower().startswith(("http://", "https://")):
-        return await fetch_bytes(url, FetchLimits(max_bytes=limit))
+        return await state.fetcher.fetch(url)
     raise InvalidParameter("url must be http(s):// or s3://bucket/key")
 
 
-def checked_decode(data: bytes) -> Image:
-    if sniff_format(data) not in ACCEPTED_FORMATS:
+def checked_decode(data: bytes, limits: ImageLimits) -> Image:
+    """The route's formats and longest side (from the header, before decoding) only."""
+    kind = sniff_format(data)
+    if kind not in ACCEPTED_FORMATS:
         raise InvalidImage("the image must be jpg, jpeg, png or bmp")
-    image = decode(data)
-    if max(image.shape[:2]) > MAX_SIDE:
-        raise InvalidImage(
-            f"the image's longest side is {max(image.shape[:2])} px; at most {MAX_SIDE} px"
-        )
-    return image
+    longest = max(header_size(data, kind))
+    if longest > MAX_SIDE:
+        raise InvalidImage(f"the image's longest side is {longest} px; at most {MAX_SIDE} px")
+    return decode(data, limits)
 
 
 def render(image: Image, matte: Matte, kind: str) -> str:
@@ -118,13 +118,13 @@ async def segment(request: Request, state: GatewayState) -> Response:
     if content_type != "application/json":
         raise UnsupportedMediaType("send a JSON body (Content-Type: application/json)")
     try:
-        body = orjson.loads(await read_body(request, state.settings.max_body_bytes))
+        body = orjson.loads(await read_body(request, state.settings))
     except orjson.JSONDecodeError:
         raise InvalidParameter("the body is not valid JSON") from None
     url, img, kind = parse(body)
     data = await image_data(url, img, state)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(checked_decode, data)
+        image = await anyio.to_thread.run_sync(checked_decode, data, state.image_limits)
         (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], InferenceParams())
     matte = prediction.result
     if not isinstance(matte, Matte):

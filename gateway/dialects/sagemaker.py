@@ -125,9 +125,9 @@ async def invocations(request: Request, state: GatewayState) -> Response:
     kind = response_type(request.headers.get("accept"), attributes)
     params = InferenceParams(confidence=threshold(attributes, state.settings.sagemaker_threshold))
     model = serving_model(request, state)
-    body = await read_body(request, MAX_PAYLOAD)
+    body = await read_body(request, state.settings, MAX_PAYLOAD)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(decode, body)
+        image = await anyio.to_thread.run_sync(decode, body, state.image_limits)
         (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], params)
     result = prediction.result
     if not isinstance(result, Detections):  # serving_model admits detection tasks only

@@ -44,13 +44,13 @@ from gateway.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode_any
 from gateway.jobs import Job
 from gateway.model import Model
 from gateway.params import InferenceParams
 from gateway.regions import crop_region
 from gateway.results import Task
+from gateway.settings import Settings
 from gateway.state import GatewayState
 
 PREFIX = "/v0.7"
@@ -149,17 +149,18 @@ async def get_version(request: Request, state: GatewayState) -> Response:
     return json_response(version_body(specs, specs.by_id(request.path_params["id"])))
 
 
-async def parse_inference(request: Request, limit: int) -> InferenceRequest:
+async def parse_inference(request: Request, settings: Settings) -> InferenceRequest:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return await from_multipart(await parse_form(request, await read_body(request, limit)))
+        body = await read_body(request, settings)
+        return await from_multipart(await parse_form(request, body, settings))
     if content_type != "application/json":
         raise UnsupportedMediaType(
             f'Unsupported media type "{content_type or "none"}" in request: '
             "send application/json or multipart/form-data"
         )
     try:
-        return from_json(orjson.loads(await read_body(request, limit)))
+        return from_json(orjson.loads(await read_body(request, settings)))
     except orjson.JSONDecodeError:
         raise InvalidParameter("the body is not valid JSON") from None
 
@@ -168,14 +169,13 @@ async def run_inference(model: Model, request: InferenceRequest, state: GatewayS
     """The background work of one task: fetch, decode, crop, predict, render."""
     image_request = request.image
     if image_request.url is not None:
-        limits = FetchLimits(max_bytes=state.settings.max_body_bytes)
-        data = await fetch_bytes(image_request.url, limits)
+        data = await state.fetcher.fetch(image_request.url)
     else:
         data = image_request.data or b""
     confidence = DISCARD_THRESHOLD if model.task is not Task.CLASSIFY else None
     params = InferenceParams(confidence=confidence, max_detections=request.max_predictions)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(decode_any, data)
+        image = await anyio.to_thread.run_sync(decode_any, data, state.image_limits)
         region, offset = await anyio.to_thread.run_sync(
             crop_region,
             image,
@@ -194,7 +194,7 @@ def inference(lookup: str) -> Handler:
         key = request.path_params[lookup]
         model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
         authenticate(request, state, model.id)
-        parsed = await parse_inference(request, state.settings.max_body_bytes)
+        parsed = await parse_inference(request, state.settings)
         if state.jobs is None:
             raise Unavailable("the task runner is not running")
         job = await state.jobs.submit(lambda: run_inference(model, parsed, state))

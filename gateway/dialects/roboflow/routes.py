@@ -34,7 +34,6 @@ from gateway.dialects.roboflow.names import FAMILIES, FAMILY_OF_TASK
 from gateway.dialects.roboflow.params import RoboflowQuery, parse_query
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import InvalidImage, TaskMismatch
-from gateway.fetch import FetchLimits, fetch_bytes
 from gateway.images import decode_any
 from gateway.render import annotate, encode
 from gateway.state import GatewayState
@@ -51,15 +50,15 @@ def family_of(request: Request) -> str | None:
     return label if label in FAMILIES and "." in request.headers.get("host", "") else None
 
 
-async def image_bytes(request: Request, query: RoboflowQuery, limit: int) -> bytes:
+async def image_bytes(request: Request, query: RoboflowQuery, state: GatewayState) -> bytes:
     """The image as sent: raw bytes or base64 text (decoded later, off the event loop)."""
     if query.image_url:
-        return await fetch_bytes(query.image_url, FetchLimits(max_bytes=limit))
-    body = await read_body(request, limit)
+        return await state.fetcher.fetch(query.image_url)
+    body = await read_body(request, state.settings)
     if not body.strip():
         raise InvalidImage("Could not load input image. Cause: the request has no image")
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        form = await parse_form(request, body)
+        form = await parse_form(request, body, state.settings)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidImage("Could not load input image. Cause: no multipart part named 'file'")
@@ -83,10 +82,10 @@ async def infer(request: Request, state: GatewayState) -> Response:
         )
     query = parse_query(request.query_params)
     model.validate(query.params)
-    data = await image_bytes(request, query, state.settings.max_body_bytes)
+    data = await image_bytes(request, query, state)
     async with state.admission.slot(model.id):
         started = time.perf_counter()
-        image = await anyio.to_thread.run_sync(decode_any, data)
+        image = await anyio.to_thread.run_sync(decode_any, data, state.image_limits)
         decoded = time.perf_counter() - started
         (prediction,) = await anyio.to_thread.run_sync(
             model.predict, [image], query.params, [decoded]
