@@ -47,8 +47,8 @@ def address_problem(address: Address) -> str | None:
         (address.is_link_local, "a link-local address (cloud metadata lives there)"),
         (address.is_multicast, "a multicast address"),
         (isinstance(address, ipaddress.IPv4Address) and address in SHARED, "a CGNAT address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),
     )
     return next((reason for failed, reason in checks if failed), None)

@@ -6,20 +6,29 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 @contextmanager
-def serve_images(files: dict[str, bytes]) -> Iterator[str]:
-    """Serve `files` by path; `/redirect/<path>` redirects there. Yields the base URL."""
+def serve_images(
+    files: dict[str, bytes], host: str = "127.0.0.1", hits: list[str] | None = None
+) -> Iterator[str]:
+    """Serve `files` by path; `/redirect/<path>` redirects there, `/goto/<url>` to any
+    (percent-encoded) URL. Requested paths are appended to `hits`. Yields the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:  # clients check URLs with HEAD before sending them
             self.do_GET(head=True)
 
         def do_GET(self, head: bool = False) -> None:
-            if self.path.startswith("/redirect/"):
+            if hits is not None:
+                hits.append(self.path)
+            if self.path.startswith(("/redirect/", "/goto/")):
                 self.send_response(302)
-                self.send_header("Location", self.path.removeprefix("/redirect"))
+                target = self.path.removeprefix("/redirect")
+                if self.path.startswith("/goto/"):
+                    target = unquote(self.path.removeprefix("/goto/"))
+                self.send_header("Location", target)
                 self.end_headers()
                 return
             body = files.get(self.path)
@@ -36,11 +45,11 @@ def serve_images(files: dict[str, bytes]) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

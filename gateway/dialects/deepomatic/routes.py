@@ -195,6 +195,8 @@ def inference(lookup: str) -> Handler:
         model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
         authenticate(request, state, model.id)
         parsed = await parse_inference(request, state.settings)
+        if parsed.image.url is not None:  # refuse a forbidden URL now, not in the task
+            await state.fetcher.check(parsed.image.url)
         if state.jobs is None:
             raise Unavailable("the task runner is not running")
         job = await state.jobs.submit(lambda: run_inference(model, parsed, state))
