@@ -1,20 +1,26 @@
 """API keys: where they come from, and whether one may use a model.
 
-Keys come from a YAML file (`configs/keys.yaml`, or GATEWAY_KEYS_FILE):
+Keys come from a YAML file (`configs/keys.yaml`, or GATEWAY_KEYS_FILE), which holds
+only their SHA-256 digests (`gateway keys create` makes a key and its entry):
 
     keys:
-      - name: local-demo          # shown in logs instead of the key itself
-        key: ...                  # the secret
+      - name: mobile-app          # unique; stands for the key in logs and task ownership
+        key_hash: sha256:9f86...  # hex digest of the secret
         models: ["*"]             # model ids, or "*" for all (the default)
 
-and from GATEWAY_API_KEYS (comma-separated, access to every model). Keys are compared
-in constant time and never logged; a key's `name` stands for it in messages.
+and from GATEWAY_API_KEYS (comma-separated secrets, access to every model). Keys are
+random tokens, so one fast digest is enough (no salt or stretching needed: there is no
+dictionary to attack). A presented key is digested and compared with every stored
+digest in constant time; keys are never logged or echoed, their `name` is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +33,29 @@ from gateway.errors import ConfigError, Forbidden, Unauthorized
 log = logging.getLogger(__name__)
 
 DEMO_KEY_NAME = "local-demo"
+HASH_PREFIX = "sha256:"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def key_hash(secret: str) -> str:
+    """The `key_hash` of a key as the keys file stores it."""
+    return HASH_PREFIX + digest(secret).hex()
+
+
+def new_key() -> str:
+    """A fresh random key (256 bits)."""
+    return "gw_" + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
 class ApiKey:
     name: str
-    secret: str
+    digest: bytes
     models: frozenset[str] = frozenset({"*"})
 
     def allows(self, model_id: str) -> bool:
@@ -40,27 +63,44 @@ class ApiKey:
 
 
 def _parse_key(raw: Any, index: int, source: Path) -> ApiKey:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str) or not raw["key"]:
-        raise ConfigError(f"{source}: keys[{index}]: field 'key': required, a non-empty string")
+    where = f"{source}: keys[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with name, key_hash and models")
+    if "key" in raw:
+        raise ConfigError(
+            f"{where}: plain 'key' is not accepted; store its digest as key_hash "
+            "(`gateway keys hash` prints it, `gateway keys create` makes a new key)"
+        )
+    name, hashed = raw.get("name"), raw.get("key_hash")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ConfigError(f"{where}: field 'name': required, letters, digits, '_.-' (<= 64)")
+    if not isinstance(hashed, str) or not DIGEST.fullmatch(hashed):
+        raise ConfigError(f"{where}: field 'key_hash': expected sha256:<64 hex digits>")
     models = raw.get("models", ["*"])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        raise ConfigError(f"{source}: keys[{index}]: field 'models': expected a list of model ids")
-    return ApiKey(str(raw.get("name", f"key-{index}")), raw["key"], frozenset(models))
+        raise ConfigError(f"{where}: field 'models': expected a list of model ids")
+    return ApiKey(name, bytes.fromhex(hashed.removeprefix(HASH_PREFIX)), frozenset(models))
+
+
+def read_keys_file(path: Path) -> list[ApiKey]:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"keys file {path} is not valid YAML: {exc}") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys") or [], list):
+        raise ConfigError(f"keys file {path}: expected a top-level 'keys:' list")
+    return [_parse_key(raw, i, path) for i, raw in enumerate(document.get("keys") or [])]
 
 
 def load_keys(path: Path | None, env_keys: str = "") -> list[ApiKey]:
-    """Keys from the YAML file (if any) and from GATEWAY_API_KEYS."""
-    keys: list[ApiKey] = []
-    if path is not None and path.is_file():
-        try:
-            document = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"keys file {path} is not valid YAML: {exc}") from None
-        if not isinstance(document, Mapping) or not isinstance(document.get("keys", []), list):
-            raise ConfigError(f"keys file {path}: expected a top-level 'keys:' list")
-        keys += [_parse_key(raw, i, path) for i, raw in enumerate(document.get("keys", []))]
-    secrets = [s.strip() for s in env_keys.split(",") if s.strip()]
-    keys += [ApiKey(f"env-{i}", secret) for i, secret in enumerate(secrets)]
+    """Keys from the YAML file (if any) and from GATEWAY_API_KEYS; names are unique."""
+    keys = read_keys_file(path) if path is not None and path.is_file() else []
+    secrets_ = [s.strip() for s in env_keys.split(",") if s.strip()]
+    keys += [ApiKey(f"env-{i}", digest(secret)) for i, secret in enumerate(secrets_)]
+    names = [key.name for key in keys]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"API key names must be unique; repeated: {', '.join(duplicates)}")
     return keys
 
 
@@ -68,23 +108,23 @@ class KeyStore:
     """Checks a presented key against every configured key, in constant time."""
 
     def __init__(self, keys: list[ApiKey]) -> None:
-        self._keys = [(k, k.secret.encode()) for k in keys]
+        self._keys = list(keys)
 
     def __len__(self) -> int:
         return len(self._keys)
 
     @property
     def demo_key_active(self) -> bool:
-        return any(key.name == DEMO_KEY_NAME for key, _ in self._keys)
+        return any(key.name == DEMO_KEY_NAME for key in self._keys)
 
     def identify(self, presented: str | None) -> ApiKey:
         """The key matching `presented`; Unauthorized when there is none."""
         if not presented:
             raise Unauthorized("This method requires an API key: pass ?api_key= or a Bearer token")
-        candidate = presented.encode()
+        candidate = digest(presented)
         found = None
-        for key, secret in self._keys:  # no early exit: the time does not depend on which
-            if hmac.compare_digest(secret, candidate):
+        for key in self._keys:  # no early exit: the time does not depend on which
+            if hmac.compare_digest(key.digest, candidate):
                 found = key
         if found is None:
             raise Unauthorized("User is not authorized to access this resource")
@@ -95,3 +135,20 @@ class KeyStore:
         if not key.allows(model_id):
             raise Forbidden(f"This API key does not have access to model '{model_id}'")
         return key
+
+
+def append_key(path: Path, name: str, secret: str, models: list[str]) -> None:
+    """Add a key's entry to the keys file (created if missing), keeping its comments."""
+    existing = read_keys_file(path) if path.is_file() else []
+    if any(key.name == name for key in existing):
+        raise ConfigError(f"{path}: a key named {name!r} already exists")
+    entry = {"name": name, "key_hash": key_hash(secret), "models": models}
+    text = path.read_text() if path.is_file() else ""
+    if not re.search(r"^keys:", text, re.MULTILINE):
+        text = text.rstrip("\n") + ("\n" if text else "") + "keys:\n"
+    elif not text.endswith("\n"):
+        text += "\n"
+    line = "  - " + yaml.safe_dump(entry, default_flow_style=True, sort_keys=False).strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + line + "\n")
+    read_keys_file(path)  # the file still parses, with the new entry

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from gateway.addresses import AddressPolicy
+from gateway.auth import append_key, key_hash, new_key
 from gateway.dialects.roboflow.params import percent_or_fraction
 from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, ModelNotFound
@@ -83,6 +84,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """A new random key: its digest goes into the keys file, the key itself to stdout only."""
+    path = args.file or Settings.from_env().keys_path or Path("configs/keys.yaml")
+    models = [m.strip() for m in args.models.split(",") if m.strip()] or ["*"]
+    secret = new_key()
+    append_key(path, args.name, secret, models)
+    print(f"added key {args.name!r} for {', '.join(models)} to {path}", file=sys.stderr)
+    print("the key is shown once; it is not stored anywhere:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_keys_hash(args: argparse.Namespace) -> int:
+    """The key_hash line of a key read from stdin (for keys made elsewhere)."""
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        print("gateway: error: no key on stdin", file=sys.stderr)
+        return 2
+    print(key_hash(secret))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
@@ -114,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the configured models as resolved")
     models.set_defaults(func=cmd_models)
+
+    keys = commands.add_parser("keys", help="create API keys, or hash one for the keys file")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="make a key and add its digest to the file")
+    create.add_argument("--name", required=True, help="unique name that stands for the key")
+    create.add_argument("--models", default="*", help="comma-separated model ids (default: *)")
+    create.add_argument("--file", type=Path, help="keys file (default: GATEWAY_KEYS_FILE)")
+    create.set_defaults(func=cmd_keys_create)
+    hash_ = key_commands.add_parser("hash", help="print the key_hash of a key read from stdin")
+    hash_.set_defaults(func=cmd_keys_hash)
 
     serve = commands.add_parser("serve", help="serve the configured models over HTTP")
     serve.add_argument("--host", help="bind address (default 0.0.0.0, GATEWAY_HOST)")

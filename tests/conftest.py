@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from gateway.app import create_app
+from gateway.auth import key_hash
 from gateway.settings import Settings
 from tests.layouts import make_model, save, ultralytics_metadata, write_config
 
@@ -83,7 +84,8 @@ def jpeg_bytes() -> bytes:
 
 def settings_for(model_dir: Path, **overrides: object) -> Settings:
     keys = model_dir / "keys.yaml"
-    keys.write_text("keys:\n  - {name: scoped, key: scoped-key, models: [det/1]}\n")
+    scoped = key_hash("scoped-key")
+    keys.write_text(f"keys:\n  - {{name: scoped, key_hash: '{scoped}', models: [det/1]}}\n")
     base: dict[str, object] = {
         "config_path": model_dir / "models.yaml",
         "keys_path": keys,

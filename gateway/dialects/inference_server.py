@@ -130,6 +130,9 @@ async def infer(request: Request, state: GatewayState) -> Response:
     task = INFER_TASKS.get(request.path_params["task"])
     if task is None:
         raise InvalidParameter(f"unknown task; use one of {', '.join(INFER_TASKS)}")
+    presented = bearer_or_query_key(request)
+    if presented:  # a key outside the body is checked before the body is read
+        state.keys.identify(presented)
     body = await json_body(request, state)
     model_id = str(body.get("model_id", ""))
     state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)

@@ -1,6 +1,7 @@
 """Asynchronous tasks: a store shared by every worker process, and the runner that fills it.
 
-A task is created `pending` by the process that will run it (its owner), and ends as
+A task is created `pending` by the process that will run it (its owner), for the API
+key that submitted it (its client: only that key can read it), and ends as
 `success` with a JSON result or `error` with a message. Every process heartbeats; a
 pending task whose owner has stopped heartbeating is turned into an `error` when it is
 read, so no task stays pending forever. Finished tasks are kept for `ttl` seconds.
@@ -32,12 +33,13 @@ class Job:
     owner: str
     data: Any = None
     error: str | None = None
+    client: str = ""  # name of the API key that submitted it
 
 
 class JobStore(Protocol):
     """Where tasks live; every method is blocking (call it from a worker thread)."""
 
-    def create(self, owner: str) -> Job: ...
+    def create(self, owner: str, client: str = "") -> Job: ...
 
     def finish(self, job_id: int, data: Any) -> None: ...
 

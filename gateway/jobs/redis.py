@@ -38,13 +38,14 @@ class RedisJobStore:
                 f"the task store (Redis) is unavailable: {exc}", retry_after=5
             ) from exc
 
-    def create(self, owner: str) -> Job:
+    def create(self, owner: str, client: str = "") -> Job:
         job_id = int(self._call(self._redis.incr, f"{PREFIX}task:next"))
         stamp = now_iso()
         key = f"{PREFIX}task:{job_id}"
         fields: dict[str | bytes, str | bytes] = {
             "status": "pending",
             "owner": owner,
+            "client": client,
             "date_created": stamp,
             "date_updated": stamp,
         }
@@ -52,7 +53,7 @@ class RedisJobStore:
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, self.ttl)
         self._call(pipe.execute)
-        return Job(job_id, "pending", stamp, stamp, owner)
+        return Job(job_id, "pending", stamp, stamp, owner, client=client)
 
     def _end(self, job_id: int, status: str, data: Any, error: str | None) -> None:
         args = [status, json.dumps(data), error or "", now_iso(), self.ttl]
@@ -80,6 +81,7 @@ class RedisJobStore:
             fields["owner"],
             json.loads(fields.get("data") or "null"),
             fields.get("error") or None,
+            fields.get("client", ""),
         )
         if job.status == "pending" and not self._call(
             self._redis.exists, f"{PREFIX}worker:{job.owner}"

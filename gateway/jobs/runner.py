@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Unavailable
 from gateway.jobs import Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,11 @@ class JobRunner:
     and its tasks end as errors, never left pending.
     """
 
-    def __init__(self, store: JobStore, heartbeat_every: float = 5.0) -> None:
+    def __init__(
+        self, store: JobStore, heartbeat_every: float = 5.0, max_pending: int = 1024
+    ) -> None:
         self.store = store
+        self.max_pending = max_pending
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.heartbeat_every = heartbeat_every
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -59,9 +62,18 @@ class JobRunner:
             except GatewayError as exc:
                 log.warning("task store heartbeat failed: %s", exc)
 
-    async def submit(self, work: Callable[[], Awaitable[Any]]) -> Job:
-        """Create a pending task and run `work` for it in the background."""
-        job = await anyio.to_thread.run_sync(self.store.create, self.owner)
+    async def submit(self, work: Callable[[], Awaitable[Any]], client: str = "") -> Job:
+        """Create a pending task for `client` and run `work` for it in the background.
+
+        At most `max_pending` tasks run or wait in this process; beyond that the
+        submission is refused with Unavailable (503 + Retry-After) and nothing is stored.
+        """
+        if len(self._running) >= self.max_pending:
+            raise Unavailable(
+                f"{len(self._running)} tasks are already running here; retry shortly",
+                retry_after=2,
+            )
+        job = await anyio.to_thread.run_sync(self.store.create, self.owner, client)
         task = asyncio.create_task(self._run(job.id, work))
         self._running[job.id] = task
         task.add_done_callback(lambda _: self._running.pop(job.id, None))

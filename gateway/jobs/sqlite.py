@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     error TEXT,
     date_created TEXT NOT NULL,
     date_updated TEXT NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    client TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (updated);
 CREATE TABLE IF NOT EXISTS workers (owner TEXT PRIMARY KEY, seen REAL NOT NULL);
@@ -37,6 +38,9 @@ class SqliteJobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        if "client" not in columns:  # a file written before tasks were scoped to keys
+            self._db.execute("ALTER TABLE tasks ADD COLUMN client TEXT NOT NULL DEFAULT ''")
         self._lock = threading.Lock()
         self.ttl = ttl
         self.worker_timeout = worker_timeout
@@ -45,17 +49,17 @@ class SqliteJobStore:
         with self._lock, self._db:
             return self._db.execute(sql, args)
 
-    def create(self, owner: str) -> Job:
+    def create(self, owner: str, client: str = "") -> Job:
         stamp = now_iso()
         self._write("DELETE FROM tasks WHERE updated < ?", (time.time() - self.ttl,))
         cursor = self._write(
-            "INSERT INTO tasks (status, owner, date_created, date_updated, updated) "
-            "VALUES ('pending', ?, ?, ?, ?)",
-            (owner, stamp, stamp, time.time()),
+            "INSERT INTO tasks (status, owner, client, date_created, date_updated, updated) "
+            "VALUES ('pending', ?, ?, ?, ?, ?)",
+            (owner, client, stamp, stamp, time.time()),
         )
         if cursor.lastrowid is None:
             raise GatewayError("the task store did not return the new task's id")
-        return Job(cursor.lastrowid, "pending", stamp, stamp, owner)
+        return Job(cursor.lastrowid, "pending", stamp, stamp, owner, client=client)
 
     def _end(self, job_id: int, status: str, data: Any, error: str | None) -> None:
         self._write(
@@ -85,13 +89,14 @@ class SqliteJobStore:
     def get(self, job_id: int) -> Job | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, status, date_created, date_updated, owner, data, error "
+                "SELECT id, status, date_created, date_updated, owner, data, error, client "
                 "FROM tasks WHERE id = ? AND updated >= ?",
                 (job_id, time.time() - self.ttl),
             ).fetchone()
         if row is None:
             return None
-        job = Job(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "null"), row[6])
+        data = json.loads(row[5] or "null")
+        job = Job(row[0], row[1], row[2], row[3], row[4], data, row[6], row[7])
         if job.status == "pending" and not self._owner_alive(job.owner):
             self.fail(job.id, ORPHANED)
             return self.get(job_id)

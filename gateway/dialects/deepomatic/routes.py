@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.auth import ApiKey
 from gateway.dialects.deepomatic.catalog import Catalog, spec_body, version_body
 from gateway.dialects.deepomatic.inference import (
     DISCARD_THRESHOLD,
@@ -64,12 +65,11 @@ def error_response(exc: GatewayError) -> Response:
     return json_response({key: str(exc)}, status_for(exc), retry_headers(exc))
 
 
-def authenticate(request: Request, state: GatewayState, model_id: str | None = None) -> None:
+def authenticate(request: Request, state: GatewayState, model_id: str | None = None) -> ApiKey:
     key = request.headers.get("x-api-key") or request.query_params.get("api_key")
     if model_id is None:
-        state.keys.identify(key)
-    else:
-        state.keys.authorize(key, model_id)
+        return state.keys.identify(key)
+    return state.keys.authorize(key, model_id)
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -193,13 +193,13 @@ def inference(lookup: str) -> Handler:
         specs = catalog(state)
         key = request.path_params[lookup]
         model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
-        authenticate(request, state, model.id)
+        client = authenticate(request, state, model.id)
         parsed = await parse_inference(request, state.settings)
         if parsed.image.url is not None:  # refuse a forbidden URL now, not in the task
             await state.fetcher.check(parsed.image.url)
         if state.jobs is None:
             raise Unavailable("the task runner is not running")
-        job = await state.jobs.submit(lambda: run_inference(model, parsed, state))
+        job = await state.jobs.submit(lambda: run_inference(model, parsed, state), client.name)
         return json_response({"task_id": job.id})
 
     return handler
@@ -217,23 +217,29 @@ def task_body(job: Job) -> dict[str, Any]:
     }
 
 
-async def get_task(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    raw = request.path_params["id"]
+async def own_task(state: GatewayState, raw: str, client: ApiKey) -> Job | None:
+    """The task, if it exists and `client` submitted it (others' tasks do not exist)."""
     job = await state.jobs.get(int(raw)) if raw.isdigit() and state.jobs else None
+    return job if job is not None and job.client == client.name else None
+
+
+async def get_task(request: Request, state: GatewayState) -> Response:
+    client = authenticate(request, state)
+    raw = request.path_params["id"]
+    job = await own_task(state, raw, client)
     if job is None:
-        raise ModelNotFound(f"no task {raw!r}")
+        raise ModelNotFound(f"no task {raw[:40]!r}")
     return json_response(task_body(job))
 
 
 async def list_tasks(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
+    client = authenticate(request, state)
     raw_ids = [
         part for value in request.query_params.getlist("task_ids") for part in value.split(",")
     ]
     if not all(part.strip().isdigit() for part in raw_ids):
         raise InvalidParameter("task_ids must be integers")
-    jobs = [await state.jobs.get(int(part)) for part in raw_ids] if state.jobs else []
+    jobs = [await own_task(state, part.strip(), client) for part in raw_ids]
     return page(request, [task_body(job) for job in jobs if job is not None])
 
 
