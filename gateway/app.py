@@ -50,13 +50,14 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
         store = open_store(settings.redis_url, settings.task_db, settings.task_ttl)
-        state.jobs = JobRunner(store)
+        state.jobs = JobRunner(store, max_pending=settings.max_pending_tasks)
         await state.jobs.start()
         app.state.gateway = state
         try:
             yield
         finally:
-            await state.jobs.stop()
+            state.draining = True
+            await state.jobs.stop(grace=settings.shutdown_grace)
 
     return Starlette(
         routes=[

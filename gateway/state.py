@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from gateway.addresses import AddressPolicy
-from gateway.admission import Admission
+from gateway.admission import Admission, Inflight
 from gateway.auth import KeyStore, load_keys
 from gateway.fetch import Fetcher, FetchLimits
 from gateway.images import ImageLimits
@@ -29,6 +29,8 @@ class GatewayState:
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     workspace: str = DEFAULT_WORKSPACE
     jobs: JobRunner | None = None  # started by the app's lifespan
+    inflight: Inflight = field(default_factory=lambda: Inflight(256))
+    draining: bool = False  # shutting down: not ready, in-flight work finishing
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -52,6 +54,7 @@ class GatewayState:
             fetcher_for(settings),
             ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
             workspace,
+            inflight=Inflight(settings.max_inflight),
         )
 
 

@@ -117,10 +117,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    """Start a gateway process, wait until /readyz answers 200, stop it afterwards."""
+def running_gateway(
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
+    """Start a gateway process, wait until /readyz answers 200, stop it afterwards.
+
+    The process is appended to `started` for tests that signal it themselves."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    if started is not None:
+        started.append(process)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,8 @@ def serve_images(
     files: dict[str, bytes], host: str = "127.0.0.1", hits: list[str] | None = None
 ) -> Iterator[str]:
     """Serve `files` by path; `/redirect/<path>` redirects there, `/goto/<url>` to any
-    (percent-encoded) URL. Requested paths are appended to `hits`. Yields the base URL."""
+    (percent-encoded) URL, `/slow/<seconds>/<path>` answers after a delay. Requested
+    paths are appended to `hits`. Yields the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:  # clients check URLs with HEAD before sending them
@@ -23,6 +25,10 @@ def serve_images(
         def do_GET(self, head: bool = False) -> None:
             if hits is not None:
                 hits.append(self.path)
+            if self.path.startswith("/slow/"):
+                seconds, _, rest = self.path.removeprefix("/slow/").partition("/")
+                time.sleep(float(seconds))
+                self.path = "/" + rest
             if self.path.startswith(("/redirect/", "/goto/")):
                 self.send_response(302)
                 target = self.path.removeprefix("/redirect")

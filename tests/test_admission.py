@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -13,7 +21,10 @@ import pytest
 from gateway.admission import Admission
 from gateway.app import create_app
 from gateway.errors import Unavailable
-from tests.conftest import TEST_KEY, settings_for
+from gateway.jobs.runner import SHUT_DOWN
+from gateway.jobs.sqlite import SqliteJobStore
+from tests.conftest import ROOT, TEST_KEY, free_port, running_gateway, settings_for
+from tests.imageserver import serve_images
 
 
 async def test_gate_admits_runs_queues_then_refuses() -> None:
@@ -58,3 +69,141 @@ async def test_overload_is_503_with_retry_after(model_dir: Path, jpeg_bytes: byt
     refused = next(r for r in responses if r.status_code == 503)
     assert refused.headers["retry-after"] == "1"
     assert "at capacity" in refused.json()["message"]
+
+
+@asynccontextmanager
+async def gateway(model_dir: Path, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings_for(model_dir, **overrides))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gw.test", timeout=30) as client,
+    ):
+        yield client
+
+
+async def test_inflight_limit_refuses_at_once_and_readyz_says_saturated(
+    model_dir: Path, jpeg_bytes: bytes
+) -> None:
+    """Two requests wait on a slow image URL; the third gets 503 without waiting, and the
+    readiness probe reports saturation until they are done."""
+    with serve_images({"/a.jpg": jpeg_bytes}) as images:
+        slow = quote(f"{images}/slow/1.0/a.jpg", safe="")
+        async with gateway(model_dir, max_inflight=2) as client:
+            admitted = [
+                asyncio.create_task(client.get(f"/det/1?api_key={TEST_KEY}&image={slow}"))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(0.3)
+            started = time.perf_counter()
+            refused = await client.get(f"/det/1?api_key={TEST_KEY}&image={slow}")
+            refused_after = time.perf_counter() - started
+            ready = await client.get("/readyz")
+            results = await asyncio.gather(*admitted)
+            after = await client.get("/readyz")
+    assert [r.status_code for r in results] == [200, 200]
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert "handling 2 requests" in refused.json()["message"]
+    assert refused_after < 0.5
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "saturated"
+    assert ready.json()["inflight"] == 2
+    assert after.status_code == 200
+    assert after.json()["inflight"] == 0
+
+
+async def test_request_deadline_is_503_in_the_dialects_shape(
+    model_dir: Path, jpeg_bytes: bytes
+) -> None:
+    with serve_images({"/a.jpg": jpeg_bytes}) as images:
+        slow = f"{images}/slow/2.0/a.jpg"
+        async with gateway(model_dir, request_timeout=0.3) as client:
+            roboflow = await client.get(f"/det/1?api_key={TEST_KEY}&image={quote(slow, safe='')}")
+            body = {
+                "model_id": "det/1",
+                "api_key": TEST_KEY,
+                "image": {"type": "url", "value": slow},
+            }
+            inference = await client.post("/infer/object_detection", json=body)
+    for response in (roboflow, inference):
+        assert response.status_code == 503
+        assert "did not finish within 0.3s" in response.json()["message"]
+
+
+async def test_a_body_trickling_in_gets_408(model_dir: Path, jpeg_bytes: bytes) -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield base64.b64encode(jpeg_bytes[:300])
+            await asyncio.sleep(0.1)
+
+    async with gateway(model_dir, body_timeout=0.3) as client:
+        response = await client.post(f"/det/1?api_key={TEST_KEY}", content=trickle())
+    assert response.status_code == 408
+    assert "did not arrive within 0.3s" in response.json()["message"]
+
+
+async def test_pending_task_limit(model_dir: Path, jpeg_bytes: bytes) -> None:
+    with serve_images({"/a.jpg": jpeg_bytes}) as images:
+        body = {"inputs": [{"image": {"source": f"{images}/slow/0.5/a.jpg"}}]}
+        path = "/v0.7/recognition/versions/1/inference"
+        headers = {"X-API-KEY": TEST_KEY}
+        async with gateway(model_dir, max_pending_tasks=1) as client:
+            first = await client.post(path, json=body, headers=headers)
+            second = await client.post(path, json=body, headers=headers)
+            await asyncio.sleep(0.8)
+            third = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 200
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "2"
+    assert "1 tasks are already running" in second.json()["detail"]
+    assert third.status_code == 200
+
+
+def test_graceful_shutdown_drains_requests_and_tasks(tmp_path: Path) -> None:
+    """SIGTERM while a request and two tasks are in flight: the request is answered, the
+    short task finishes, the task longer than the grace ends as an error, not pending."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_FETCH_ALLOW": "127.0.0.1",
+        "GATEWAY_TASK_DB": str(tmp_path / "tasks.db"),
+        "GATEWAY_SHUTDOWN_GRACE": "2",
+    }
+    command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve"]
+    headers = {"X-API-KEY": "local-demo-key"}
+    path = "/v0.7/recognition/public/shapes-detect-v1/inference"
+    started: list[subprocess.Popen[bytes]] = []
+    with (
+        serve_images({"/a.jpg": (ROOT / "models/examples/scene-1.jpg").read_bytes()}) as images,
+        running_gateway(command, env, port, tmp_path / "serve.log", started) as base,
+    ):
+        short, long = (
+            httpx.post(
+                base + path,
+                json={"inputs": [{"image": {"source": f"{images}/slow/{delay}/a.jpg"}}]},
+                headers=headers,
+            ).json()["task_id"]
+            for delay in (1.0, 30)
+        )
+        slow = quote(f"{images}/slow/1.5/a.jpg", safe="")
+        url = f"{base}/detect/shapes-detect/1?api_key=local-demo-key&image={slow}"
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(httpx.get, url, timeout=30)
+            time.sleep(0.3)
+            started[0].send_signal(signal.SIGTERM)
+            answered = pending.result()
+        assert started[0].wait(timeout=30) == 0
+    assert answered.status_code == 200
+    assert answered.json()["predictions"]
+    store = SqliteJobStore(tmp_path / "tasks.db")
+    finished, cut = store.get(short), store.get(long)
+    store.close()
+    assert finished is not None
+    assert finished.status == "success"
+    assert cut is not None
+    assert (cut.status, cut.error) == ("error", SHUT_DOWN)
+    log = (tmp_path / "serve.log").read_text()
+    assert "draining in-flight requests" in log

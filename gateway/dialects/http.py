@@ -103,11 +103,22 @@ def bearer_or_query_key(request: Request) -> str | None:
 
 
 def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> Endpoint:
-    """A Starlette endpoint: the gateway's state in, errors in the dialect's shape out."""
+    """A Starlette endpoint: the gateway's state in, errors in the dialect's shape out.
+
+    Every request counts against the process's in-flight limit and runs under the
+    request deadline; both answer 503 + Retry-After in the dialect's shape.
+    """
 
     async def run(request: Request) -> Response:
+        state: GatewayState = request.app.state.gateway
+        deadline = state.settings.request_timeout
         try:
-            return await handler(request, request.app.state.gateway)
+            with state.inflight.hold():
+                try:
+                    with anyio.fail_after(deadline):
+                        return await handler(request, state)
+                except TimeoutError:
+                    raise Unavailable(f"the request did not finish within {deadline:g}s") from None
         except GatewayError as exc:
             return error(exc)
 

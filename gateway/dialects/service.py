@@ -16,10 +16,24 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """200 while the gateway takes more work; 503 while loading, saturated or draining.
+
+    A load balancer's readiness probe moves traffic to other replicas while this one
+    is saturated (in-flight limit reached, or some model's queue full) or shutting down.
+    """
     state: GatewayState | None = getattr(request.app.state, "gateway", None)
     if state is None:
         return json_response({"status": "loading"}, 503, {"Retry-After": "1"})
-    return json_response({"status": "ready", "models": len(state.registry)})
+    load = {
+        "inflight": state.inflight.count,
+        "max_inflight": state.inflight.limit,
+        "saturated_models": state.admission.saturated(),
+    }
+    if state.draining:
+        return json_response({"status": "draining", **load}, 503, {"Retry-After": "5"})
+    if state.inflight.saturated or load["saturated_models"]:
+        return json_response({"status": "saturated", **load}, 503, {"Retry-After": "1"})
+    return json_response({"status": "ready", "models": len(state.registry), **load})
 
 
 async def info(request: Request) -> Response:
