@@ -36,6 +36,9 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC, the last bytes of every PNG
+
+
 def sniff_format(data: bytes) -> str | None:
     """The image format named by the data's leading bytes, or None."""
     for signature, name in SIGNATURES:
@@ -77,23 +80,20 @@ DEFAULT_LIMITS = ImageLimits()
 def header_size(data: bytes, kind: str) -> tuple[int, int]:
     """(width, height) from the image header alone; InvalidImage when it is unreadable."""
     try:
-        with PIL.Image.open(io.BytesIO(data)) as header:
+        with PIL.Image.open(io.BytesIO(data), formats=[kind.upper()]) as header:
             width, height = header.size
-    except Exception as exc:  # Pillow's plugins raise many unrelated types on bad headers
+    except Exception:  # Pillow's plugins raise many unrelated types on bad headers
         raise InvalidImage(
-            f"Could not load input image. Cause: the {kind} data is corrupt ({exc})"
+            f"Could not load input image. Cause: the {kind} data is corrupt (bad header)"
         ) from None
     if width <= 0 or height <= 0:
         raise InvalidImage(f"Could not load input image. Cause: the {kind} is {width}x{height}")
     return width, height
 
 
-def decode(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Image:
-    """Decode JPEG, PNG, BMP, WebP or TIFF to 8-bit BGR with EXIF orientation applied.
-
-    Grey, 16-bit and alpha images are converted to 8-bit, 3-channel BGR. The size and
-    the header's dimensions are checked against `limits` before anything is decoded.
-    """
+def inspect(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> str:
+    """The format of encoded image bytes, once their size, completeness and header
+    dimensions pass `limits` (no pixel is decoded: cheap enough to run at submission)."""
     kind = sniff_format(data)
     if kind is None:
         raise InvalidImage("Could not load input image. Cause: not a JPEG, PNG, BMP, WebP or TIFF")
@@ -102,7 +102,19 @@ def decode(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Image:
         # libjpeg decodes a cut-off file with a grey remainder; refuse it instead. The
         # end-of-image marker cannot occur inside entropy-coded data (byte stuffing).
         raise InvalidImage("Could not load input image. Cause: the jpeg data is truncated")
+    if kind == "png" and PNG_END not in data:  # likewise for a PNG cut before its IEND
+        raise InvalidImage("Could not load input image. Cause: the png data is truncated")
     limits.check_dimensions(*header_size(data, kind))
+    return kind
+
+
+def decode(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Image:
+    """Decode JPEG, PNG, BMP, WebP or TIFF to 8-bit BGR with EXIF orientation applied.
+
+    Grey, 16-bit and alpha images are converted to 8-bit, 3-channel BGR. The size and
+    the header's dimensions are checked against `limits` before anything is decoded.
+    """
+    kind = inspect(data, limits)
     # IMREAD_COLOR applies the EXIF orientation (JPEG, TIFF, WebP, PNG eXIf).
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
@@ -133,6 +145,13 @@ def decode_base64(text: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
         raise InvalidImage(
             "Could not load input image. Cause: the body is not valid base64"
         ) from None
+
+
+def image_bytes(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """Raw image bytes, or base64 text of them, as inspected image bytes (not decoded)."""
+    raw = data if sniff_format(data) else decode_base64(data, limits)
+    inspect(raw, limits)
+    return raw
 
 
 def decode_any(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Image:

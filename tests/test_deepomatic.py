@@ -14,6 +14,7 @@ import yaml
 
 from gateway.app import create_app
 from tests.conftest import TEST_KEY, settings_for
+from tests.hostile import png_bomb
 
 HEADERS = {"X-API-KEY": TEST_KEY}
 
@@ -154,7 +155,13 @@ async def test_classification_and_multipart(dm: httpx.AsyncClient, jpeg_bytes: b
 
 async def test_tasks_list_and_errors(dm: httpx.AsyncClient, jpeg_bytes: bytes) -> None:
     good = {"inputs": [{"image": {"source": data_uri(jpeg_bytes)}}]}
-    bad = {"inputs": [{"image": {"source": "data:image/jpeg;base64,bm90IGFuIGltYWdl"}}]}
+    # A sound PNG header over pixel data that stops short: refused when decoded, in the task.
+    cut = "data:image/png;base64," + base64.b64encode(png_bomb(64, 48)).decode()
+    bad = {"inputs": [{"image": {"source": cut}}]}
+    not_image = {"inputs": [{"image": {"source": "data:image/jpeg;base64,bm90IGFuIGltYWdl"}}]}
+    refused = await dm.post("/v0.7/recognition/public/cls-v1/inference", json=not_image)
+    assert refused.status_code == 400
+    assert "not a JPEG, PNG" in refused.json()["error"]
     ids = []
     for body in (good, bad):
         response = await dm.post("/v0.7/recognition/public/cls-v1/inference", json=body)

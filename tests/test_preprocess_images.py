@@ -63,7 +63,7 @@ def test_grey_and_alpha_images_become_bgr() -> None:
         (b"GIF89a....", "not a JPEG, PNG"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9", "jpeg data is corrupt"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * 64, "jpeg data is truncated"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "png data is corrupt"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "png data is truncated"),
     ],
 )
 def test_undecodable_images(data: bytes, message: str) -> None:

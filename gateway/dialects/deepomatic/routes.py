@@ -11,6 +11,7 @@ service errors, {"error": ...} for bad requests, as Deepomatic answers them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth import ApiKey
-from gateway.dialects.deepomatic.catalog import Catalog, spec_body, version_body
+from gateway.dialects.deepomatic.catalog import Catalog, number, spec_body, version_body
 from gateway.dialects.deepomatic.inference import (
     DISCARD_THRESHOLD,
     InferenceRequest,
@@ -45,7 +46,7 @@ from gateway.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from gateway.images import decode_any
+from gateway.images import decode_any, image_bytes
 from gateway.jobs import Job
 from gateway.model import Model
 from gateway.params import InferenceParams
@@ -76,9 +77,10 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > high:
+    value = number(raw)
+    if value is None or value > high:
         raise InvalidParameter(f"{name} must be an integer between 0 and {high}")
-    return int(raw)
+    return value
 
 
 def page(request: Request, items: list[dict[str, Any]]) -> Response:
@@ -195,8 +197,13 @@ def inference(lookup: str) -> Handler:
         model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
         client = authenticate(request, state, model.id)
         parsed = await parse_inference(request, state.settings)
-        if parsed.image.url is not None:  # refuse a forbidden URL now, not in the task
+        # What can be refused cheaply is refused now, with a 4xx, rather than in the task:
+        # a forbidden URL, bytes that are not an image, a header over the limits.
+        if parsed.image.url is not None:
             await state.fetcher.check(parsed.image.url)
+        if parsed.image.data is not None:
+            raw = await anyio.to_thread.run_sync(image_bytes, parsed.image.data, state.image_limits)
+            parsed = replace(parsed, image=replace(parsed.image, data=raw))
         if state.jobs is None:
             raise Unavailable("the task runner is not running")
         job = await state.jobs.submit(lambda: run_inference(model, parsed, state), client.name)
@@ -219,7 +226,8 @@ def task_body(job: Job) -> dict[str, Any]:
 
 async def own_task(state: GatewayState, raw: str, client: ApiKey) -> Job | None:
     """The task, if it exists and `client` submitted it (others' tasks do not exist)."""
-    job = await state.jobs.get(int(raw)) if raw.isdigit() and state.jobs else None
+    task_id = number(raw)
+    job = await state.jobs.get(task_id) if task_id is not None and state.jobs else None
     return job if job is not None and job.client == client.name else None
 
 
