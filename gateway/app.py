@@ -18,7 +18,7 @@ from gateway.dialects.deepomatic import routes as deepomatic
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.jobs.runner import JobRunner, open_store
-from gateway.middleware import CollapseSlashes
+from gateway.middleware import CollapseSlashes, DrainUnreadBody
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 from gateway.state import GatewayState
@@ -69,6 +69,13 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
             *roboflow.routes(),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(CollapseSlashes)],
+        middleware=[
+            Middleware(
+                DrainUnreadBody,
+                max_bytes=2 * settings.max_body_bytes,
+                max_seconds=min(settings.body_timeout, 5.0),
+            ),
+            Middleware(CollapseSlashes),
+        ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
     )

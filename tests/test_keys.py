@@ -178,3 +178,22 @@ def test_unauthenticated_requests_are_refused_before_the_body(server: str, head:
     """The gateway answers 401 without waiting for (or reading) the 100 MB it was promised."""
     request = head.replace("HTTP/1.1\r\n", "HTTP/1.1\r\nHost: gw\r\n", 1)
     assert status_without_sending_body(server, request) == 401
+
+
+async def test_early_errors_reach_clients_still_sending_and_keep_the_connection(
+    server: str,
+) -> None:
+    """A 401 or 413 decided before the body is read still reaches an async client that
+    is sending a large body, and the connection stays usable for the next request."""
+    body = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    errors: list[str] = []
+    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        for _ in range(10):
+            try:
+                refused = await client.post("/detect/shapes-detect/1?api_key=nope", content=body)
+                assert refused.status_code == 401
+                assert refused.headers.get("connection") != "close"
+                assert (await client.get("/healthz")).status_code == 200
+            except httpx.TransportError as exc:
+                errors.append(repr(exc))
+    assert errors == []
