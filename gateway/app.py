@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.dialects import inference_server, matting, sagemaker, service
+from gateway.dialects import inference_server, matting, openapi, sagemaker, service
 from gateway.dialects.deepomatic import routes as deepomatic
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
@@ -62,6 +62,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
     return Starlette(
         routes=[
             *service.routes(),
+            *openapi.routes(),
             *sagemaker.routes(),
             *matting.routes(),
             *deepomatic.routes(),

@@ -151,7 +151,11 @@ async def test_pending_task_limit(model_dir: Path, jpeg_bytes: bytes) -> None:
         async with gateway(model_dir, max_pending_tasks=1) as client:
             first = await client.post(path, json=body, headers=headers)
             second = await client.post(path, json=body, headers=headers)
-            await asyncio.sleep(0.8)
+            task = f"/v0.7/tasks/{first.json()['task_id']}/"
+            for _ in range(300):  # until the first task is done, however loaded the machine
+                if (await client.get(task, headers=headers)).json()["status"] != "pending":
+                    break
+                await asyncio.sleep(0.05)
             third = await client.post(path, json=body, headers=headers)
     assert first.status_code == 200
     assert second.status_code == 503

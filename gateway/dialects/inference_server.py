@@ -65,6 +65,14 @@ def registry_body(state: GatewayState) -> dict[str, Any]:
     return {"models": models}
 
 
+def body_key(body: Mapping[str, Any], request: Request) -> str | None:
+    """The key from the JSON body (where inference-sdk puts it), else ?api_key= or Bearer."""
+    key = body.get("api_key")
+    if key is not None and not isinstance(key, str):
+        raise InvalidParameter("api_key must be a string")
+    return key or bearer_or_query_key(request)
+
+
 async def json_body(
     request: Request, state: GatewayState, limit: int | None = None
 ) -> Mapping[str, Any]:
@@ -121,7 +129,7 @@ async def model_registry(request: Request, state: GatewayState) -> Response:
 async def model_add(request: Request, state: GatewayState) -> Response:
     body = await json_body(request, state, 64 * 1024)
     model_id = str(body.get("model_id", ""))
-    state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
+    state.keys.authorize(body_key(body, request), model_id)
     state.registry.get(model_id)
     return json_response(registry_body(state))
 
@@ -135,11 +143,12 @@ async def infer(request: Request, state: GatewayState) -> Response:
         state.keys.identify(presented)
     body = await json_body(request, state)
     model_id = str(body.get("model_id", ""))
-    state.keys.authorize(body.get("api_key") or bearer_or_query_key(request), model_id)
+    state.keys.authorize(body_key(body, request), model_id)
     model = state.registry.get(model_id)
     if model.task is not task:
         raise TaskMismatch(
-            f"model '{model_id}' does {TASK_TYPES[model.task]}, not {TASK_TYPES[task]}"
+            f"model '{model_id}' does {TASK_TYPES.get(model.task, model.task.value)}, "
+            f"not {TASK_TYPES[task]}"
         )
     params = params_from(body)
     model.validate(params)

@@ -22,6 +22,15 @@ ROI = {Task.DETECT: "BBOX", Task.INSTANCE: "BBOX", Task.CLASSIFY: "NONE"}
 RESIZE_TYPES = {"letterbox": "NETWORK", "stretch": "SQUASH", "crop": "CROP"}
 
 
+def parse_id(raw: str, digits: int = 18) -> int | None:
+    """`raw` as a non-negative integer of at most `digits` ASCII digits, else None.
+
+    str.isdigit() alone admits digits int() refuses ("²") and numbers too large for the
+    task stores' 64-bit ids.
+    """
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+
+
 def public_name(model: Model) -> str:
     project, version = model.id.split("/")
     return f"{project}-v{version}" if version.isdigit() else f"{project}-{version}"
@@ -40,8 +49,9 @@ class Catalog:
         return self.by_name[name]
 
     def by_id(self, raw_id: str) -> Model:
-        if raw_id.isdigit() and 1 <= int(raw_id) <= len(self.models):
-            return self.models[int(raw_id) - 1]
+        index = parse_id(raw_id)
+        if index is not None and 1 <= index <= len(self.models):
+            return self.models[index - 1]
         raise ModelNotFound(f"no recognition spec or version {raw_id!r}")
 
     def number(self, model: Model) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from gateway.results import Classification, Detections, Result
 from gateway.spec import ModelSpec
 
 DEFAULT_MAX_PREDICTIONS = 100
+MAX_PREDICTIONS = 10_000  # as max_detections elsewhere; the graph takes an int64
 DISCARD_THRESHOLD = 0.025  # candidates above it and below their label's threshold: discarded
 FIELD = re.compile(
     r"inputs\[(?P<i>\d+)\]image\.(?:(?P<source>source)|bbox\.(?P<corner>xmin|ymin|xmax|ymax)"
@@ -59,12 +61,13 @@ def _number(value: Any, name: str) -> float:
 
 
 def _max_predictions(value: Any) -> int:
+    """A positive integer; above MAX_PREDICTIONS (a model's most detections) it is that."""
     if value is None or value == "":
         return DEFAULT_MAX_PREDICTIONS
     number = _number(value, "max_predictions")
-    if number < 1 or number != int(number):
+    if not math.isfinite(number) or number < 1 or number != int(number):
         raise InvalidParameter("max_predictions must be a positive integer")
-    return int(number)
+    return min(int(number), MAX_PREDICTIONS)
 
 
 def _source(value: Any) -> ImageRequest:

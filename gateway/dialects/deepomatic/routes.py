@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth import ApiKey
-from gateway.dialects.deepomatic.catalog import Catalog, number, spec_body, version_body
+from gateway.dialects.deepomatic.catalog import Catalog, parse_id, spec_body, version_body
 from gateway.dialects.deepomatic.inference import (
     DISCARD_THRESHOLD,
     InferenceRequest,
@@ -77,7 +77,7 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    value = number(raw)
+    value = parse_id(raw)
     if value is None or value > high:
         raise InvalidParameter(f"{name} must be an integer between 0 and {high}")
     return value
@@ -226,7 +226,7 @@ def task_body(job: Job) -> dict[str, Any]:
 
 async def own_task(state: GatewayState, raw: str, client: ApiKey) -> Job | None:
     """The task, if it exists and `client` submitted it (others' tasks do not exist)."""
-    task_id = number(raw)
+    task_id = parse_id(raw)
     job = await state.jobs.get(task_id) if task_id is not None and state.jobs else None
     return job if job is not None and job.client == client.name else None
 
