@@ -160,7 +160,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env["GATEWAY_FETCH_ALLOW"] = "127.0.0.1"  # as the README says for its local image server
     with running_gateway([str(ROOT / "scripts" / "serve")], env, port, log) as base:
         yield base
-    assert "local demo API key is active" in log.read_text()
+    text = log.read_text()
+    assert "local demo API key is active" in text
+    assert "hypercorn.access" in text  # requests were logged (by path) ...
+    assert DEMO_KEY not in text  # ... but never a key, though every one carried it
 
 
 @pytest.fixture(scope="session")
