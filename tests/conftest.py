@@ -7,8 +7,9 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -98,15 +99,26 @@ def settings_for(model_dir: Path, **overrides: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to the app through ASGITransport, lifespan running."""
-    app = create_app(settings_for(model_dir, max_body_bytes=2_000_000, max_image_bytes=2_000_000))
+@asynccontextmanager
+async def serving(
+    settings: Settings, base_url: str = "http://gateway.test", **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to create_app(settings) through ASGITransport, its
+    lifespan running; `options` go to the client (headers, timeout)."""
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http,
+        httpx.AsyncClient(transport=transport, base_url=base_url, **options) as client,
     ):
+        yield client
+
+
+@pytest.fixture
+async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to the app through ASGITransport, lifespan running."""
+    settings = settings_for(model_dir, max_body_bytes=2_000_000, max_image_bytes=2_000_000)
+    async with serving(settings) as http:
         yield http
 
 

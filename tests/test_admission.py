@@ -19,11 +19,10 @@ import httpx
 import pytest
 
 from gateway.admission import Admission
-from gateway.app import create_app
 from gateway.errors import Unavailable
 from gateway.jobs.runner import SHUT_DOWN
 from gateway.jobs.sqlite import SqliteJobStore
-from tests.conftest import ROOT, TEST_KEY, free_port, running_gateway, settings_for
+from tests.conftest import ROOT, TEST_KEY, free_port, running_gateway, serving, settings_for
 from tests.imageserver import serve_images
 
 
@@ -53,13 +52,8 @@ async def test_gate_admits_runs_queues_then_refuses() -> None:
 
 
 async def test_overload_is_503_with_retry_after(model_dir: Path, jpeg_bytes: bytes) -> None:
-    app = create_app(settings_for(model_dir, max_concurrent=1, max_waiting=0))
-    transport = httpx.ASGITransport(app=app)
     body = base64.b64encode(jpeg_bytes)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client,
-    ):
+    async with serving(settings_for(model_dir, max_concurrent=1, max_waiting=0)) as client:
         responses = await asyncio.gather(
             *(client.post(f"/outline/seg/1?api_key={TEST_KEY}", content=body) for _ in range(8))
         )
@@ -73,12 +67,9 @@ async def test_overload_is_503_with_retry_after(model_dir: Path, jpeg_bytes: byt
 
 @asynccontextmanager
 async def gateway(model_dir: Path, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(model_dir, **overrides))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gw.test", timeout=30) as client,
-    ):
+    async with serving(
+        settings_for(model_dir, **overrides), "http://gw.test", timeout=30
+    ) as client:
         yield client
 
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from gateway.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, serving
 from tests.truth import EXAMPLES, best_iou
 
 CONFIG = ROOT / "configs" / "models.yaml"
@@ -80,20 +80,14 @@ def test_classifier_names_the_crop(capsys: pytest.CaptureFixture[str], crop: Pat
 
 async def test_bundled_matte_on_the_known_scene(tmp_path: Path) -> None:
     """Golden check: high alpha on the objects, low on the background, RGBA alpha = matte."""
-    import httpx
 
-    from gateway.app import create_app
     from gateway.settings import Settings
 
     scene = EXAMPLES / "matte-scene.jpg"
     truth = cv2.imread(str(EXAMPLES / "matte-scene-alpha.png"), cv2.IMREAD_UNCHANGED) >= 128
     settings = Settings(config_path=CONFIG, api_keys="k", task_db=tmp_path / "t.db", warmup=False)
-    app = create_app(settings)
     body = {"img": base64.b64encode(scene.read_bytes()).decode()}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
+    async with serving(settings, "http://t") as client:
         alpha_b64 = (
             await client.post("/human_image_segmentation", json=body, headers={"X-API-KEY": "k"})
         ).json()["result"]

@@ -12,8 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from gateway.app import create_app
-from tests.conftest import TEST_KEY, settings_for
+from tests.conftest import TEST_KEY, serving, settings_for
 from tests.hostile import png_bomb
 
 HEADERS = {"X-API-KEY": TEST_KEY}
@@ -28,12 +27,11 @@ async def dm(model_dir: Path, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient
         {"id": "cls/1", "path": str(model_dir / "cls.onnx")},
     ]
     config.write_text(yaml.safe_dump({"models": entries}))
-    app = create_app(settings_for(model_dir, config_path=config, task_db=tmp_path / "t.db"))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://dm.test", headers=HEADERS) as c,
-    ):
+    async with serving(
+        settings_for(model_dir, config_path=config, task_db=tmp_path / "t.db"),
+        "http://dm.test",
+        headers=HEADERS,
+    ) as c:
         yield c
 
 

@@ -11,10 +11,9 @@ import httpx
 import pytest
 
 from gateway.addresses import Address, AddressPolicy, address_problem
-from gateway.app import create_app
 from gateway.errors import ConfigError, UrlRefused
 from gateway.fetch import Fetcher
-from tests.conftest import TEST_KEY, settings_for
+from tests.conftest import TEST_KEY, serving, settings_for
 from tests.imageserver import serve_images
 
 # (URL, words the refusal must contain). Every form below reaches this machine or its
@@ -156,12 +155,7 @@ def test_allow_list_parsing() -> None:
 @pytest.fixture
 async def strict(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The app with the default policy: only public addresses (none reachable here)."""
-    app = create_app(settings_for(model_dir, fetch_allow=""))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client,
-    ):
+    async with serving(settings_for(model_dir, fetch_allow=""), "http://gateway.test") as client:
         yield client
 
 
@@ -215,12 +209,9 @@ async def test_redirect_from_an_allowed_host_to_a_forbidden_one(
     ):
         url = quote(f"{outer}/goto/{quote(inner + '/a.jpg', safe='')}", safe="")
         for allow, status in (("127.0.0.1", 400), ("127.0.0.1,127.0.0.2", 200)):
-            app = create_app(settings_for(model_dir, fetch_allow=allow))
-            transport = httpx.ASGITransport(app=app)
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client,
-            ):
+            async with serving(
+                settings_for(model_dir, fetch_allow=allow), "http://gw.test"
+            ) as client:
                 response = await client.get(f"/det/1?api_key={TEST_KEY}&image={url}")
             assert response.status_code == status, response.text
             if status == 400:

@@ -14,8 +14,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from gateway.app import create_app
-from tests.conftest import TEST_KEY, settings_for
+from tests.conftest import TEST_KEY, serving, settings_for
 from tests.hostile import BOMBS, BROKEN_IMAGES, POLYGLOT_JPEG_ZIP, encoded
 from tests.test_matting import matting_config  # noqa: F401  (the matte model fixture)
 
@@ -102,12 +101,7 @@ async def gw(model_dir: Path, hostile_config: Path) -> AsyncIterator[httpx.Async
         max_body_bytes=3_000_000,
         max_image_bytes=2_000_000,
     )
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client,
-    ):
+    async with serving(settings, "http://gw.test") as client:
         yield client
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.auth import KeyStore, key_hash, load_keys
 from gateway.errors import ConfigError, Forbidden, Unauthorized
-from tests.conftest import ROOT, TEST_KEY, settings_for
+from tests.conftest import ROOT, TEST_KEY, serving, settings_for
 
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
 
@@ -102,12 +101,9 @@ def test_the_shipped_keys_file_is_hashed() -> None:
 
 @pytest.fixture
 async def gw(model_dir: Path, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(model_dir, task_db=tmp_path / "tasks.db"))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client,
-    ):
+    async with serving(
+        settings_for(model_dir, task_db=tmp_path / "tasks.db"), "http://gw.test"
+    ) as client:
         yield client
 
 

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from gateway.app import create_app
-from tests.conftest import ROOT, TEST_KEY, free_port, settings_for
+from tests.conftest import ROOT, TEST_KEY, free_port, serving, settings_for
 from tests.imageserver import serve_images
 from tests.layouts import make_model, save, ultralytics_metadata, write_config
 
@@ -43,12 +42,9 @@ def matting_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def client_for(
     model_dir: Path, config: Path, **overrides: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(model_dir, config_path=config, **overrides))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://matting.test") as client,
-    ):
+    async with serving(
+        settings_for(model_dir, config_path=config, **overrides), "http://matting.test"
+    ) as client:
         yield client
 
 

@@ -11,22 +11,18 @@ import httpx
 import numpy as np
 import pytest
 
-from gateway.app import create_app
 from gateway.modelconfig import load_model_configs
 from gateway.settings import Settings
-from tests.conftest import settings_for
+from tests.conftest import serving, settings_for
 
 JPEG = {"Content-Type": "image/jpeg"}
 
 
 @pytest.fixture
 async def sm(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(model_dir, profile="sagemaker"))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://sagemaker.test") as client,
-    ):
+    async with serving(
+        settings_for(model_dir, profile="sagemaker"), "http://sagemaker.test"
+    ) as client:
         yield client
 
 
