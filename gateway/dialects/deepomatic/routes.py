@@ -11,6 +11,7 @@ service errors, {"error": ...} for bad requests, as Deepomatic answers them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -108,47 +109,43 @@ def catalog(state: GatewayState) -> Catalog:
     return Catalog(state.registry)
 
 
-async def list_public(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return page(request, [spec_body(specs, m, public=True) for m in specs.models])
+def catalog_read(answer: Callable[[Request, Catalog], Response]) -> Handler:
+    """A read of the model catalogue: any valid key, then `answer` from the catalogue."""
+
+    async def handler(request: Request, state: GatewayState) -> Response:
+        authenticate(request, state)
+        return answer(request, catalog(state))
+
+    return handler
 
 
-async def get_public(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    model = specs.by_public_name(request.path_params["name"])
-    return json_response(spec_body(specs, model, public=True))
+def _id(request: Request, specs: Catalog) -> Model:
+    return specs.by_id(request.path_params["id"])
 
 
-async def list_specs(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return page(request, [spec_body(specs, m, public=False) for m in specs.models])
-
-
-async def get_spec(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return json_response(spec_body(specs, specs.by_id(request.path_params["id"]), public=False))
-
-
-async def spec_versions(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return page(request, [version_body(specs, specs.by_id(request.path_params["id"]))])
-
-
-async def list_versions(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return page(request, [version_body(specs, m) for m in specs.models])
-
-
-async def get_version(request: Request, state: GatewayState) -> Response:
-    authenticate(request, state)
-    specs = catalog(state)
-    return json_response(version_body(specs, specs.by_id(request.path_params["id"])))
+list_public = catalog_read(
+    lambda request, specs: page(request, [spec_body(specs, m, public=True) for m in specs.models])
+)
+get_public = catalog_read(
+    lambda request, specs: json_response(
+        spec_body(specs, specs.by_public_name(request.path_params["name"]), public=True)
+    )
+)
+list_specs = catalog_read(
+    lambda request, specs: page(request, [spec_body(specs, m, public=False) for m in specs.models])
+)
+get_spec = catalog_read(
+    lambda request, specs: json_response(spec_body(specs, _id(request, specs), public=False))
+)
+spec_versions = catalog_read(
+    lambda request, specs: page(request, [version_body(specs, _id(request, specs))])
+)
+list_versions = catalog_read(
+    lambda request, specs: page(request, [version_body(specs, m) for m in specs.models])
+)
+get_version = catalog_read(
+    lambda request, specs: json_response(version_body(specs, _id(request, specs)))
+)
 
 
 async def parse_inference(request: Request, settings: Settings) -> InferenceRequest:
