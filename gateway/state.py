@@ -25,11 +25,11 @@ class GatewayState:
     registry: ModelRegistry
     keys: KeyStore
     admission: Admission
-    fetcher: Fetcher = field(default_factory=Fetcher)
-    image_limits: ImageLimits = field(default_factory=ImageLimits)
+    fetcher: Fetcher
+    image_limits: ImageLimits
+    inflight: Inflight
     workspace: str = DEFAULT_WORKSPACE
     jobs: JobRunner | None = None  # started by the app's lifespan
-    inflight: Inflight = field(default_factory=lambda: Inflight(256))
     draining: bool = False  # shutting down: not ready, in-flight work finishing
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -53,8 +53,8 @@ class GatewayState:
             Admission(settings.max_concurrent, settings.max_waiting),
             fetcher_for(settings),
             ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
+            Inflight(settings.max_inflight),
             workspace,
-            inflight=Inflight(settings.max_inflight),
         )
 
 

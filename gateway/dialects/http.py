@@ -113,12 +113,10 @@ def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> End
         state: GatewayState = request.app.state.gateway
         deadline = state.settings.request_timeout
         try:
-            with state.inflight.hold():
-                try:
-                    with anyio.fail_after(deadline):
-                        return await handler(request, state)
-                except TimeoutError:
-                    raise Unavailable(f"the request did not finish within {deadline:g}s") from None
+            with state.inflight.hold(), anyio.fail_after(deadline):
+                return await handler(request, state)
+        except TimeoutError:
+            return error(Unavailable(f"the request did not finish within {deadline:g}s"))
         except GatewayError as exc:
             return error(exc)
 
