@@ -58,6 +58,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
         finally:
             state.draining = True
             await state.jobs.stop(grace=settings.shutdown_grace)
+            await state.pipeline.aclose()
 
     return Starlette(
         routes=[

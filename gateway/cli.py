@@ -38,7 +38,7 @@ def _load_one(settings: Settings, model_id: str) -> Model:
     if model_id not in configs:
         known = ", ".join(sorted(configs)) or "none"
         raise ModelNotFound(f"no model '{model_id}' in {settings.config_path} (models: {known})")
-    return Model.load(configs[model_id], settings.provider, settings.intra_op_threads)
+    return Model.load(configs[model_id], settings.runtime())
 
 
 def _timings_line(runs: list[Prediction]) -> str:
@@ -73,7 +73,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     settings = Settings.from_env(config_path=args.config)
     for config in load_model_configs(settings.config_path):
-        model = Model.load(config, settings.provider)
+        model = Model.load(config, settings.runtime())
         spec = model.spec
         pre = spec.preprocessing
         layout = spec.detection.kind if spec.detection else "-"

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import PIL.Image
+import pybase64
 
 from gateway.errors import InvalidImage, PayloadTooLarge
 
@@ -135,12 +136,16 @@ def decode_base64(text: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
         raise PayloadTooLarge(
             f"the base64 image is over the limit of {limits.max_bytes} bytes once decoded"
         )
+    try:  # the common case, one pass: what the SDKs send (standard alphabet, padded)
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     body = text.strip()
     if body[:5].lower() == b"data:":
         body = body.partition(b",")[2]
     body = b"".join(body.split()).replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
     try:
-        return binascii.a2b_base64(body + b"=" * (-len(body) % 4), strict_mode=True)
+        return pybase64.b64decode(body + b"=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidImage(
             "Could not load input image. Cause: the body is not valid base64"

@@ -25,6 +25,9 @@ output shapes. Every other field overrides what the file says:
         max_detections: 300
         activation: none        # classify: none | softmax | sigmoid; matting: none | sigmoid
         multi_label: false      # classify: independent scores per class
+        max_batch: 8            # images per session run (GATEWAY_MAX_BATCH)
+        batch_wait_ms: 0        # wait for a fuller batch (GATEWAY_BATCH_WAIT_MS)
+        fp16: false             # run in half precision on a GPU (GATEWAY_FP16)
 
 Field names follow the Deepomatic pre/post-processing vocabulary where it has one.
 A wrong file raises ConfigError naming the model and the field at fault.
@@ -91,6 +94,10 @@ class ModelConfig:
     activation: str = "none"
     multi_label: bool = False
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    # Serving: None takes the gateway's setting (GATEWAY_MAX_BATCH, _BATCH_WAIT_MS, _FP16).
+    max_batch: int | None = None
+    batch_wait_ms: float | None = None
+    fp16: bool | None = None
 
 
 class _Entry:
@@ -175,6 +182,12 @@ def _positive_int(value: Any) -> int:
     return int(value)
 
 
+def _milliseconds(value: Any) -> float:
+    if isinstance(value, bool) or not 0 <= float(value) <= 1000:
+        raise ValueError("expected milliseconds between 0 and 1000")
+    return float(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("expected true or false")
@@ -186,7 +199,7 @@ KNOWN_FIELDS = frozenset(
         "id", "path", "task", "names", "layout", "resize_type", "target_size",
         "color_channels", "pixel_scaling", "mean", "std", "dimension_order",
         "confidence", "nms_threshold", "max_detections", "activation", "multi_label",
-        "thresholds",
+        "thresholds", "max_batch", "batch_wait_ms", "fp16",
     }
 )  # fmt: skip
 
@@ -229,6 +242,9 @@ def parse_model(raw: Any, index: int, base_dir: Path) -> ModelConfig:
         activation=entry.choice("activation", {k: k for k in ACTIVATIONS}, "none"),
         multi_label=entry.get("multi_label", _bool, False),
         thresholds=entry.get("thresholds", _thresholds, {}),
+        max_batch=entry.get("max_batch", _positive_int, None),
+        batch_wait_ms=entry.get("batch_wait_ms", _milliseconds, None),
+        fp16=entry.get("fp16", _bool, None),
     )
 
 

@@ -22,8 +22,9 @@ class ModelRegistry:
     @classmethod
     def load(cls, configs: list[ModelConfig], settings: Settings) -> ModelRegistry:
         models = []
+        runtime = settings.runtime()
         for config in configs:
-            model = Model.load(config, settings.provider, settings.intra_op_threads)
+            model = Model.load(config, runtime)
             if settings.warmup:
                 model.warmup()
             log.info(

@@ -111,12 +111,13 @@ class Timings:
 
     decode: float = 0.0
     preprocess: float = 0.0
-    inference: float = 0.0
+    queue: float = 0.0  # waiting for a batch to run in
+    inference: float = 0.0  # the session run (of the whole batch the image was in)
     postprocess: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.decode + self.preprocess + self.inference + self.postprocess
+        return self.decode + self.preprocess + self.queue + self.inference + self.postprocess
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.engine.runtime import Runtime
 from gateway.errors import ConfigError
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -38,11 +39,18 @@ class Settings:
     fetch_allow: str = ""  # hosts/CIDRs image URLs may reach besides public addresses
     fetch_timeout: float = 20.0  # seconds for one image URL, redirects included
     # ... and on how much work is held at once (503 + Retry-After beyond them).
-    max_concurrent: int = 4  # predictions running at once per model
+    max_concurrent: int = 16  # requests per model being decoded, batched or post-processed
     max_waiting: int = 64  # requests waiting per model before 503 + Retry-After
     max_inflight: int = 256  # requests being handled by this process, all routes
     max_pending_tasks: int = 1024  # asynchronous tasks running or queued in this process
     shutdown_grace: float = 10.0  # seconds in-flight requests and tasks get on shutdown
+    # Dynamic batching (models.yaml may override the first two per model).
+    max_batch: int = 8  # images per session run, for models with a dynamic batch axis
+    batch_wait_ms: float = 0.0  # extra wait for a fuller batch when a runner is free
+    runs_per_model: int = 0  # session runs at once per model; 0: 1 on CPU, 2 on a GPU
+    worker_threads: int = 0  # threads for decode/pre/post-processing; 0: one per CPU
+    fp16: bool = False  # convert models to float16 (GPU); models.yaml `fp16:` overrides
+    trt_cache: Path | None = None  # TensorRT engine cache directory
     profile: str = "default"  # "sagemaker": port 8080, models from /opt/ml/model
     sagemaker_model: str | None = None  # model behind /invocations (default: first instance)
     sagemaker_threshold: float = 0.5  # score threshold of /invocations
@@ -52,6 +60,17 @@ class Settings:
     matting_model: str | None = None  # model behind the matting route (default: first matting)
     matting_auth: str = "key"  # "none": the matting route takes no API key (seed 003)
     s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
+
+    def runtime(self) -> Runtime:
+        """How models run, as these settings say."""
+        return Runtime(
+            provider=self.provider,
+            threads=self.intra_op_threads,
+            fp16=self.fp16,
+            trt_cache=self.trt_cache,
+            max_batch=self.max_batch,
+            batch_wait_ms=self.batch_wait_ms,
+        )
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_CHOICES:
@@ -69,8 +88,13 @@ class Settings:
             raise ConfigError(f"GATEWAY_PORT: expected a TCP port, got {self.port}")
         positive = (
             "max_body_bytes max_image_bytes max_pixels max_side max_form_parts body_timeout "
-            "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks"
+            "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks "
+            "max_batch"
         )
+        for name in ("batch_wait_ms", "runs_per_model", "worker_threads"):
+            if getattr(self, name) < 0:
+                variable = next(v for v, (f, _) in ENVIRONMENT.items() if f == name)
+                raise ConfigError(f"{variable}: expected 0 or more, got {getattr(self, name)}")
         for name in positive.split():
             if not getattr(self, name) > 0:
                 variable = next((v for v, (f, _) in ENVIRONMENT.items() if f == name), name)
@@ -115,9 +139,21 @@ def _lower(text: str) -> str:
     return text.strip().lower()
 
 
+FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False}
+FLAGS |= {"off": False, "": False}
+
+
+def _flag(text: str) -> bool:
+    try:
+        return FLAGS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
 CONVERSION_NAMES: dict[Callable[[str], Any], str] = {
     int: "an integer",
     float: "a number",
+    _flag: "1/true/yes/on or 0/false/no/off",
 }
 
 # Environment variable -> (Settings field, conversion).
@@ -143,6 +179,12 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GATEWAY_MAX_INFLIGHT": ("max_inflight", int),
     "GATEWAY_MAX_PENDING_TASKS": ("max_pending_tasks", int),
     "GATEWAY_SHUTDOWN_GRACE": ("shutdown_grace", float),
+    "GATEWAY_MAX_BATCH": ("max_batch", int),
+    "GATEWAY_BATCH_WAIT_MS": ("batch_wait_ms", float),
+    "GATEWAY_RUNS_PER_MODEL": ("runs_per_model", int),
+    "GATEWAY_WORKER_THREADS": ("worker_threads", int),
+    "GATEWAY_FP16": ("fp16", _flag),
+    "GATEWAY_TRT_CACHE": ("trt_cache", _optional_path),
     "GATEWAY_SAGEMAKER_MODEL": ("sagemaker_model", str),
     "GATEWAY_SAGEMAKER_THRESHOLD": ("sagemaker_threshold", float),
     "GATEWAY_REDIS_URL": ("redis_url", str),

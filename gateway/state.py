@@ -13,6 +13,7 @@ from gateway.fetch import Fetcher, FetchLimits
 from gateway.images import ImageLimits
 from gateway.jobs.runner import JobRunner
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
+from gateway.pipeline import Pipeline
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 
@@ -28,6 +29,7 @@ class GatewayState:
     fetcher: Fetcher
     image_limits: ImageLimits
     inflight: Inflight
+    pipeline: Pipeline
     workspace: str = DEFAULT_WORKSPACE
     jobs: JobRunner | None = None  # started by the app's lifespan
     draining: bool = False  # shutting down: not ready, in-flight work finishing
@@ -46,14 +48,16 @@ class GatewayState:
         if not len(keys):
             log.warning("no API keys are configured: every inference request will get 401")
         workspace = load_workspace(settings.config_path)
+        registry = registry or ModelRegistry.from_settings(settings)
         return cls(
             settings,
-            registry or ModelRegistry.from_settings(settings),
+            registry,
             keys,
             Admission(settings.max_concurrent, settings.max_waiting),
             fetcher_for(settings),
             ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
             Inflight(settings.max_inflight),
+            Pipeline(registry, settings.runs_per_model, settings.worker_threads),
             workspace,
         )
 

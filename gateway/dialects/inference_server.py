@@ -14,9 +14,9 @@ A list of images is predicted in one session run. Only base64 and URL images are
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -161,11 +161,9 @@ async def infer(request: Request, state: GatewayState) -> Response:
         raise InvalidImage(f"send between 1 and {MAX_IMAGES} images")
     datas = [await image_data(item, state) for item in items]
     async with state.admission.slot(model.id):
-        decoded = [
-            await anyio.to_thread.run_sync(decode_any, data, state.image_limits) for data in datas
-        ]
-        predictions = await anyio.to_thread.run_sync(model.predict, decoded, params)
-    rendered = [render_json(p) for p in predictions]
+        loads = [partial(decode_any, data, state.image_limits) for data in datas]
+        pairs = await state.pipeline.predict_many(model, loads, params)
+    rendered = [render_json(prediction) for _, prediction in pairs]
     return json_response(rendered if many else rendered[0])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -77,7 +78,7 @@ def parse(body: Any) -> tuple[str | None, str | None, str]:
 async def image_data(url: str | None, img: str | None, state: GatewayState) -> bytes:
     if img is not None:
         text = img.encode("ascii", "replace")
-        return await anyio.to_thread.run_sync(decode_base64, text, state.image_limits)
+        return await state.pipeline.cpu(decode_base64, text, state.image_limits)
     if url is None:
         raise InvalidParameter("give exactly one of 'url' and 'img'")
     if url.lower().startswith("s3://"):
@@ -124,12 +125,13 @@ async def segment(request: Request, state: GatewayState) -> Response:
     url, img, kind = parse(body)
     data = await image_data(url, img, state)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(checked_decode, data, state.image_limits)
-        (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], InferenceParams())
+        image, prediction = await state.pipeline.predict(
+            model, partial(checked_decode, data, state.image_limits), InferenceParams()
+        )
     matte = prediction.result
     if not isinstance(matte, Matte):
         raise TaskMismatch(f"model '{model.id}' returned no matte")
-    result = await anyio.to_thread.run_sync(render, image, matte, kind)
+    result = await state.pipeline.cpu(render, image, matte, kind)
     return json_response({"result": result})
 
 

@@ -18,9 +18,9 @@ There is no API key here: SageMaker authenticates callers before they reach the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -127,14 +127,15 @@ async def invocations(request: Request, state: GatewayState) -> Response:
     model = serving_model(request, state)
     body = await read_body(request, state.settings, MAX_PAYLOAD)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(decode, body, state.image_limits)
-        (prediction,) = await anyio.to_thread.run_sync(model.predict, [image], params)
+        image, prediction = await state.pipeline.predict(
+            model, partial(decode, body, state.image_limits), params
+        )
     result = prediction.result
     if not isinstance(result, Detections):  # serving_model admits detection tasks only
         raise TaskMismatch(f"model '{model.id}' returned no instances")
     if kind == "json":
         return json_response(render_json(result))
-    rendered = await anyio.to_thread.run_sync(
+    rendered = await state.pipeline.cpu(
         lambda: encode(annotate(image, result, 2, True, by_instance=True), EXTENSIONS[kind])
     )
     return Response(rendered, media_type=MEDIA_TYPES[kind])

@@ -4,8 +4,9 @@ The processing contract, for every family:
     attach(onnx model)  -> the model with the family's head appended (or unchanged)
     outputs             -> the graph outputs the family reads
     feeds(params)       -> extra graph inputs for one request (thresholds, filters)
-    postprocess(outputs, transforms, params) -> one neutral Result per image,
-        in original-image pixels, using the letterbox/stretch transform of each image.
+    postprocess(outputs, index, transform, params) -> the neutral Result of image
+        `index` of a batched run, in original-image pixels, using that image's
+        letterbox/stretch transform. Batches may mix requests: one image at a time.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ class TaskHandler(Protocol):
     def postprocess(
         self,
         outputs: Mapping[str, np.ndarray],
-        transforms: list[Transform],
+        index: int,
+        transform: Transform,
         params: InferenceParams,
-    ) -> list[Result]: ...
+    ) -> Result: ...
 
 
 class HeadlessTask:

@@ -27,15 +27,13 @@ class ClassifyTask(HeadlessTask):
     def postprocess(
         self,
         outputs: Mapping[str, np.ndarray],
-        transforms: list[Transform],
+        index: int,
+        transform: Transform,
         params: InferenceParams,
-    ) -> list[Result]:
-        scores = outputs[self.spec.output].astype(np.float32)
+    ) -> Result:
+        scores = outputs[self.spec.output][index : index + 1].astype(np.float32)
         if self.spec.activation == "softmax":
             scores = softmax(scores)
         elif self.spec.activation == "sigmoid":
             scores = sigmoid(scores)
-        return [
-            Classification(row.astype(np.float32), self.spec.class_names, self.spec.multi_label)
-            for row in scores[: len(transforms)]
-        ]
+        return Classification(scores[0], self.spec.class_names, self.spec.multi_label)

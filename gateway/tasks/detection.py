@@ -65,33 +65,28 @@ class DetectionTask:
     def postprocess(
         self,
         outputs: Mapping[str, np.ndarray],
-        transforms: list[Transform],
+        index: int,
+        transform: Transform,
         params: InferenceParams,
-    ) -> list[Result]:
+    ) -> Result:
         pre = self.spec.preprocessing
-        batch = outputs["gw_batch"]
-        results: list[Result] = []
-        for image_index, transform in enumerate(transforms):
-            keep = np.flatnonzero(batch == image_index)
-            xyxy = transform.xyxy_to_original(outputs["gw_boxes"][keep])
-            # Boxes that lie wholly in the letterbox padding collapse when clipped.
-            visible = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
-            keep, xyxy = keep[visible], xyxy[visible]
-            boxes = outputs["gw_boxes"][keep]
-            polygons = None
-            if self.with_masks:
-                masks = outputs["gw_masks"]
-                polygons = tuple(
-                    mask_to_polygon(masks[k], boxes[j], (pre.height, pre.width), transform)
-                    for j, k in enumerate(keep)
-                )
-            results.append(
-                Detections(
-                    xyxy=xyxy,
-                    confidence=outputs["gw_scores"][keep].astype(np.float32),
-                    class_id=outputs["gw_classes"][keep].astype(np.int64),
-                    class_names=self.spec.class_names,
-                    polygons=polygons,
-                )
+        keep = np.flatnonzero(outputs["gw_batch"] == index)
+        xyxy = transform.xyxy_to_original(outputs["gw_boxes"][keep])
+        # Boxes that lie wholly in the letterbox padding collapse when clipped.
+        visible = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        keep, xyxy = keep[visible], xyxy[visible]
+        boxes = outputs["gw_boxes"][keep]
+        polygons = None
+        if self.with_masks:
+            masks = outputs["gw_masks"]
+            polygons = tuple(
+                mask_to_polygon(masks[k], boxes[j], (pre.height, pre.width), transform)
+                for j, k in enumerate(keep)
             )
-        return results
+        return Detections(
+            xyxy=xyxy,
+            confidence=outputs["gw_scores"][keep].astype(np.float32, copy=False),
+            class_id=outputs["gw_classes"][keep].astype(np.int64, copy=False),
+            class_names=self.spec.class_names,
+            polygons=polygons,
+        )

@@ -20,15 +20,12 @@ class MattingTask(HeadlessTask):
     def postprocess(
         self,
         outputs: Mapping[str, np.ndarray],
-        transforms: list[Transform],
+        index: int,
+        transform: Transform,
         params: InferenceParams,
-    ) -> list[Result]:
-        mattes = outputs[self.spec.output].astype(np.float32)[:, 0]
+    ) -> Result:
+        matte = outputs[self.spec.output][index, 0].astype(np.float32)
         if self.spec.activation == "sigmoid":
-            mattes = (1.0 / (1.0 + np.exp(-mattes))).astype(np.float32)
-        results: list[Result] = []
-        for matte, transform in zip(mattes, transforms, strict=True):
-            full = transform.to_original(matte, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
-            alpha = np.clip(np.rint(full * 255.0), 0, 255).astype(np.uint8)
-            results.append(Matte(alpha))
-        return results
+            matte = (1.0 / (1.0 + np.exp(-matte))).astype(np.float32)
+        full = transform.to_original(matte, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        return Matte(np.clip(np.rint(full * 255.0), 0, 255).astype(np.uint8))

@@ -34,11 +34,10 @@ class SemanticTask(HeadlessTask):
     def postprocess(
         self,
         outputs: Mapping[str, np.ndarray],
-        transforms: list[Transform],
+        index: int,
+        transform: Transform,
         params: InferenceParams,
-    ) -> list[Result]:
-        results: list[Result] = []
-        for class_map, transform in zip(outputs["gw_class_map"], transforms, strict=True):
-            full = transform.to_original(class_map, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT)
-            results.append(SemanticMask(np.asarray(full, np.uint8), self.spec.class_names))
-        return results
+    ) -> Result:
+        class_map = outputs["gw_class_map"][index]
+        full = transform.to_original(class_map, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT)
+        return SemanticMask(np.asarray(full, np.uint8), self.spec.class_names)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -174,15 +173,15 @@ async def run_inference(model: Model, request: InferenceRequest, state: GatewayS
     confidence = DISCARD_THRESHOLD if model.task is not Task.CLASSIFY else None
     params = InferenceParams(confidence=confidence, max_detections=request.max_predictions)
     async with state.admission.slot(model.id):
-        image = await anyio.to_thread.run_sync(decode_any, data, state.image_limits)
-        region, offset = await anyio.to_thread.run_sync(
+        image = await state.pipeline.cpu(decode_any, data, state.image_limits)
+        region, offset = await state.pipeline.cpu(
             crop_region,
             image,
             image_request.bbox,
             image_request.polygon,
             image_request.uniform_background,
         )
-        (prediction,) = await anyio.to_thread.run_sync(model.predict, [region], params)
+        _, prediction = await state.pipeline.predict(model, lambda: region, params)
     size = (int(image.shape[1]), int(image.shape[0]))
     return render_labels(prediction.result, model.spec, request, size, offset)
 
@@ -199,7 +198,7 @@ def inference(lookup: str) -> Handler:
         if parsed.image.url is not None:
             await state.fetcher.check(parsed.image.url)
         if parsed.image.data is not None:
-            raw = await anyio.to_thread.run_sync(image_bytes, parsed.image.data, state.image_limits)
+            raw = await state.pipeline.cpu(image_bytes, parsed.image.data, state.image_limits)
             parsed = replace(parsed, image=replace(parsed.image, data=raw))
         if state.jobs is None:
             raise Unavailable("the task runner is not running")

@@ -13,9 +13,8 @@ image bytes, or base64 text under any other Content-Type (COMPAT.md section 1).
 from __future__ import annotations
 
 import base64
-import time
+from functools import partial
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -84,15 +83,12 @@ async def infer(request: Request, state: GatewayState) -> Response:
     model.validate(query.params)
     data = await image_bytes(request, query, state)
     async with state.admission.slot(model.id):
-        started = time.perf_counter()
-        image = await anyio.to_thread.run_sync(decode_any, data, state.image_limits)
-        decoded = time.perf_counter() - started
-        (prediction,) = await anyio.to_thread.run_sync(
-            model.predict, [image], query.params, [decoded]
+        image, prediction = await state.pipeline.predict(
+            model, partial(decode_any, data, state.image_limits), query.params
         )
     if query.format == "json":
         return json_response(render_json(prediction))
-    jpeg = await anyio.to_thread.run_sync(
+    jpeg = await state.pipeline.cpu(
         lambda: encode(annotate(image, prediction.result, query.stroke, query.labels))
     )
     if query.format == "image":

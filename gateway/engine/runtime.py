@@ -1,0 +1,19 @@
+"""How models are run, independent of any one model: provider, precision, batching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How models run: the gateway's settings, which a model's config may override."""
+
+    provider: str = "auto"
+    threads: int = 0  # onnxruntime intra-op threads; 0: its own choice
+    fp16: bool = False
+    trt_cache: Path | None = None
+    io_binding: bool | None = None  # None: on a GPU only
+    max_batch: int = 8
+    batch_wait_ms: float = 0.0
