@@ -31,21 +31,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
-import math
-import os
 import random
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,6 +49,18 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+if not __package__:  # run as `python benchmarks/soak.py`: make `benchmarks` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import (  # noqa: E402
+    GatewayFailed,
+    memory_report,
+    mib,
+    percentile,
+    sample_memory,
+    started_gateway,
+)
+
 EXAMPLES = ROOT / "models" / "examples"
 DEMO_KEY = "local-demo-key"
 WARMUP_FRACTION = 0.1
@@ -496,14 +502,6 @@ def is_transport(label: str) -> bool:
     return label.startswith("transport:")
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of unsorted `values` (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 class Picker:
     """Every kind once, in a seeded shuffled order; then weighted random draws."""
 
@@ -517,57 +515,6 @@ class Picker:
         if self.first_round:
             return self.first_round.popleft()
         return self.rng.choices(self.kinds, weights=self.weights)[0]
-
-
-# ---------------------------------------------------------------------------- memory
-
-
-def read_memory_kb(pid: int) -> dict[str, int] | None:
-    """VmRSS and VmHWM of a process in kB, or None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    values = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0])
-    return values if "VmRSS" in values else None
-
-
-async def sample_memory(
-    pid: int, every: float, started: float, samples: list[dict[str, float]], stop: asyncio.Event
-) -> None:
-    while True:
-        memory = read_memory_kb(pid)
-        if memory is None:
-            return
-        samples.append({"t": round(time.monotonic() - started, 2), "rss_kb": memory["VmRSS"]})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
-            return
-
-
-def memory_report(pid: int, samples: list[dict[str, float]], duration: float) -> dict[str, Any]:
-    report: dict[str, Any] = {"pid": pid, "samples": samples}
-    if not samples:
-        return report
-    warmup = WARMUP_FRACTION * duration
-    after = [s for s in samples if s["t"] >= warmup] or samples[-1:]
-    first, last = after[0], samples[-1]
-    report.update(
-        warmup_s=round(warmup, 2),
-        first_after_warmup_kb=first["rss_kb"],
-        first_after_warmup_t=first["t"],
-        last_kb=last["rss_kb"],
-        max_kb=max(s["rss_kb"] for s in samples),
-        growth=round((last["rss_kb"] - first["rss_kb"]) / first["rss_kb"], 4),
-    )
-    memory = read_memory_kb(pid)
-    if memory is not None and "VmHWM" in memory:
-        report["peak_hwm_kb"] = memory["VmHWM"]
-    return report
 
 
 # ----------------------------------------------------------------------------- soak
@@ -677,7 +624,11 @@ def build_report(
         "unexpected": sum(k["unexpected"] for k in per_kind.values()),
         "unexpected_kinds": sorted(name for name, k in per_kind.items() if k["unexpected"]),
         "kinds": per_kind,
-        "memory": memory_report(pid, samples, args.duration) if pid is not None else None,
+        "memory": (
+            memory_report(pid, samples, WARMUP_FRACTION * args.duration)
+            if pid is not None
+            else None
+        ),
     }
 
 
@@ -692,75 +643,6 @@ def default_oversize() -> int:
     return Settings.max_body_bytes + OVER_LIMIT
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def gateway_command() -> list[str]:
-    script = Path(sys.executable).parent / "gateway"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "gateway"]
-
-
-class GatewayFailed(Exception):
-    """The gateway exited or did not become ready."""
-
-
-@contextlib.contextmanager
-def started_gateway(
-    workdir: Path, log: Path, start_timeout: float, extra_env: Sequence[str]
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`gateway serve` with the bundled configs on a free port; stopped (SIGTERM) at the end."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        GATEWAY_HOST="127.0.0.1",
-        GATEWAY_PORT=str(port),
-        GATEWAY_CONFIG=str(ROOT / "configs" / "models.yaml"),
-        GATEWAY_KEYS_FILE=str(ROOT / "configs" / "keys.yaml"),
-        GATEWAY_TASK_DB=str(workdir / "tasks.sqlite3"),
-        GATEWAY_FETCH_ALLOW="127.0.0.1",
-    )
-    for item in extra_env:
-        name, _, value = item.partition("=")
-        env[name] = value
-    command = [*gateway_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process, start_timeout, log)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise GatewayFailed(f"the gateway exited ({process.returncode}):\n{tail(log)}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise GatewayFailed(f"the gateway was not ready in {timeout:.0f}s:\n{tail(log)}")
-        time.sleep(0.25)
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:]
-
-
 def last_traceback(log: Path) -> str | None:
     text = log.read_text(errors="replace")
     at = text.rfind("Traceback (most recent call last)")
@@ -768,10 +650,6 @@ def last_traceback(log: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------------- output
-
-
-def mib(kb: float) -> str:
-    return f"{kb / 1024:.1f} MiB"
 
 
 def print_report(report: Mapping[str, Any], out: Any = sys.stdout) -> None:
