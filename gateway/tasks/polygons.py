@@ -81,13 +81,21 @@ def mask_to_polygon(
     if not contours:
         return EMPTY
     contour = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
+    # Simplified first (Douglas-Peucker in C, on pixel-centre integers): the geometry
+    # work below then handles a dozen or two vertices, not every step of the contour.
+    contour = cv2.approxPolyDP(contour, SIMPLIFY_TOLERANCE, closed=True)
     points = contour[:, 0, :].astype(np.float32) + np.array([ox + 0.5, oy + 0.5], dtype=np.float32)
-    outline = _outline(points).intersection(box(*transform.valid_region(net_w, net_h)))
+    outline = _outline(points)
+    region = transform.valid_region(net_w, net_h)
+    if not _inside(outline.bounds, region):  # reaches into the letterbox padding
+        outline = outline.intersection(box(*region))
     polygon = _largest_polygon(outline)
     if polygon is None:
         return EMPTY
-    polygon = _largest_polygon(polygon.simplify(SIMPLIFY_TOLERANCE, preserve_topology=True))
-    if polygon is None:
-        return EMPTY
-    coords = np.asarray(polygon.exterior.coords[:-1], dtype=np.float32)
+    coords = shapely.get_coordinates(polygon.exterior)[:-1].astype(np.float32)
     return transform.points_to_original(coords)
+
+
+def _inside(bounds: tuple[float, float, float, float], region: tuple[int, int, int, int]) -> bool:
+    x1, y1, x2, y2 = bounds
+    return x1 >= region[0] and y1 >= region[1] and x2 <= region[2] and y2 <= region[3]
