@@ -49,3 +49,21 @@ def test_report_runs_the_limit_and_the_load_and_prints_one_table(tmp_path: Path)
     assert memory["requests"] == 200
     assert memory["first_mib"] > 50
     assert memory["samples"]
+
+
+def test_gpu_check_reports_placement_and_batched_throughput(tmp_path: Path) -> None:
+    """On this CPU machine every node, NMS included, is on the CPU provider; on a GPU
+    the same report shows CUDA (see the README)."""
+    from benchmarks import gpu_check
+
+    out = tmp_path / "gpu.json"
+    assert gpu_check.main(["--batches", "1,2", "--runs", "2", "--json", str(out)]) == 0
+    report = {entry["model"]: entry for entry in orjson.loads(out.read_bytes())}
+    assert set(report) == {"shapes-detect/1", "shapes-seg/1"}
+    for entry in report.values():
+        placement = entry["placement"]
+        assert placement["nms_provider"] == ["CPUExecutionProvider"]
+        assert placement["nodes_per_provider"]["CPUExecutionProvider"] > 50
+        assert set(entry["batches"]) == {"1", "2"}
+        assert entry["batches"]["2"]["run_ms"] > 0
+        assert entry["io_binding"] is False

@@ -52,6 +52,7 @@ class Session:
         self.on_device = on_device(self.providers)
         self.device = "cuda" if self.on_device else "cpu"
         self.io_binding = self.on_device if io_binding is None else io_binding
+        self.fp16 = fp16
 
     def run(
         self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]
