@@ -110,12 +110,13 @@ class Model:
         return self.spec.task
 
     def warmup(self) -> None:
-        """Runs on blank images (one, then a full batch) so requests skip lazy set-up."""
+        """One run on a blank image, so the first request does not pay for lazy set-up.
+
+        Not a full batch: onnxruntime's memory arena keeps its peak, and a model that
+        never sees concurrent requests should not hold memory sized for eight images.
+        """
         pre = self.spec.preprocessing
-        blank = np.full((pre.height, pre.width, 3), 114, np.uint8)
-        self.predict([blank] * self.max_batch, InferenceParams())
-        if self.max_batch > 1:
-            self.predict([blank], InferenceParams())
+        self.predict([np.full((pre.height, pre.width, 3), 114, np.uint8)], InferenceParams())
 
     def feeds(self, params: InferenceParams) -> Feeds:
         """The head's graph inputs for these params; raises InvalidParameter if they do

@@ -34,7 +34,6 @@ def test_report_runs_the_limit_and_the_load_and_prints_one_table(tmp_path: Path)
         stages = lim["stages_ms"]
         assert set(stages) == {"base64", "decode", "preprocess", "run", "postprocess", "render"}
         assert all(value > 0 for value in stages.values())
-        assert lim["single_ms"] >= stages["run"]
         assert lim["batch"] == 8
         assert lim["batch_run_ms"] > stages["run"]  # eight images take longer than one
     # ... and through the gateway, where the ratios come from real loads.
