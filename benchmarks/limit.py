@@ -12,7 +12,11 @@ the gateway's own code and no HTTP, medians in milliseconds of:
                          prepared tensor: the floor any server pays
     batch_run_ms         one session run over --batch prepared images
     batched_ms_per_image the whole chain for --batch requests with one shared run,
-                         per request; batched_per_s is its inverse
+                         per request, one chain at a time
+    batched_per_s        requests per second with --parallel such chains at once
+                         (the gateway's runs per model on a CPU), each
+                         on its own thread: the in-process equivalent of the
+                         gateway's runners, for the same settings
     polygons_20_ms       instance models: post-processing 20 detections into polygons
 The chain runs on one Python thread; onnxruntime uses its own threads (one per core).
 """
@@ -25,6 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +120,28 @@ def polygons_ms(model: Model, body: bytes, runs: int, count: int = 20) -> float 
     return median_ms(lambda: model.finish(outputs, 0, prepared, params), runs)
 
 
-def measure(model: Model, image: Path, runs: int, batch: int) -> dict[str, Any]:
+def parallel_per_s(model: Model, body: bytes, batch: int, chains: int, seconds: float) -> float:
+    """Requests per second with `chains` threads each repeating a batched chain."""
+    each = [Chain(model, body) for _ in range(chains)]
+    for chain in each:
+        chain.requests(batch)  # warm
+    stop = time.perf_counter() + seconds
+    done = [0] * chains
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop:
+            each[i].requests(batch)
+            done[i] += batch
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(chains) as pool:
+        list(pool.map(work, range(chains)))
+    return sum(done) / (time.perf_counter() - started)
+
+
+def measure(
+    model: Model, image: Path, runs: int, batch: int, parallel: int = 1, seconds: float = 3.0
+) -> dict[str, Any]:
     """The limit figures of one model on one image (see the module's docstring)."""
     body = base64.b64encode(image.read_bytes())
     single = Chain(model, body)
@@ -141,7 +167,8 @@ def measure(model: Model, image: Path, runs: int, batch: int) -> dict[str, Any]:
         "batch": batch,
         "batch_run_ms": round(batch_run_ms, 3),
         "batched_ms_per_image": round(per_image, 3),
-        "batched_per_s": round(1000 / per_image, 1),
+        "parallel": parallel,
+        "batched_per_s": round(parallel_per_s(model, body, batch, parallel, seconds), 1),
         "polygons_20_ms": _rounded(polygons_ms(model, body, runs)),
     }
 
@@ -150,10 +177,19 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def settings_from(env: Sequence[str]) -> Settings:
+    return Settings.from_env(dict(item.partition("=")[::2] for item in env))
+
+
+def runs_per_model(env: Sequence[str]) -> int:
+    """The session runs at once per model a gateway with these settings has (on a CPU)."""
+    return settings_from(env).runs_per_model or 1
+
+
 def load_models(ids: Sequence[str], config: Path, env: Sequence[str] = ()) -> list[Model]:
     """The models as a gateway started with these GATEWAY_* settings (NAME=VALUE) runs
     them: same provider, threads, precision and batch size."""
-    settings = Settings.from_env(dict(item.partition("=")[::2] for item in env))
+    settings = settings_from(env)
     configs = {c.id: c for c in load_model_configs(config)}
     return [Model.load(configs[model_id], settings.runtime()) for model_id in ids]
 
@@ -172,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     models = load_models(args.models or MODELS, args.config, args.gateway_env)
-    results = [measure(model, args.image, args.runs, args.batch) for model in models]
+    parallel = runs_per_model(args.gateway_env)
+    results = [measure(model, args.image, args.runs, args.batch, parallel) for model in models]
     text = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
     if args.json:
         args.json.write_text(text + "\n")

@@ -161,7 +161,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     warmup = QUICK_SECONDS / 2 if args.quick else args.warmup
     models = limit.load_models(args.models or limit.MODELS, limit.ROOT / "configs/models.yaml",
                                args.gateway_env)  # fmt: skip
-    limits = [limit.measure(m, args.image, runs, args.batch) for m in models]
+    parallel = limit.runs_per_model(args.gateway_env)
+    seconds = QUICK_SECONDS if args.quick else 3.0
+    limits = [limit.measure(m, args.image, runs, args.batch, parallel, seconds) for m in models]
     base_config = LoadConfig(image=args.image, form=args.form, duration=duration, warmup=warmup)
     rows, failed, memory = [], False, None
     with gateway(args) as (base, pid):

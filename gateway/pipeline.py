@@ -10,7 +10,6 @@ model's Batcher, which gathers the images of concurrent requests into one run.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -18,6 +17,7 @@ from typing import TypeVar
 import anyio
 
 from gateway.batching import Batcher
+from gateway.engine.runtime import machine_cpus
 from gateway.images import Image
 from gateway.model import Model, Prepared
 from gateway.params import InferenceParams
@@ -28,18 +28,14 @@ T = TypeVar("T")
 Loader = Callable[[], Image]  # decodes (or crops) the image to predict, in a worker thread
 
 
-def machine_cpus() -> int:
-    """CPUs this process may run on (a container's cpuset, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 class Pipeline:
     """The batchers of every model and the worker threads for image work."""
 
     def __init__(self, registry: ModelRegistry, runs_per_model: int, worker_threads: int) -> None:
         def runs(model: Model) -> int:
-            # On a GPU a second run overlaps its input copy with the first one's compute;
-            # on a CPU one run already uses every core.
+            # On a CPU one run with every core gave the lowest latency at about the same
+            # throughput as two runs of half the cores each (benchmarks/README.md); on a
+            # GPU a second run overlaps its input copy with the first one's compute.
             return runs_per_model or (2 if model.session.on_device else 1)
 
         self.batchers = {model.id: Batcher(model, runs(model)) for model in registry}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.engine.runtime import Runtime
+from gateway.engine.runtime import Runtime, machine_cpus
 from gateway.errors import ConfigError
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -24,7 +24,7 @@ class Settings:
     provider: str = "auto"
     host: str = "0.0.0.0"
     port: int = 9001
-    intra_op_threads: int = 0  # 0: onnxruntime picks (one per physical core)
+    intra_op_threads: int = 0  # onnxruntime threads per run; 0: all CPUs / runs per model
     warmup: bool = True
     keys_path: Path | None = Path("configs/keys.yaml")
     api_keys: str = ""  # comma-separated keys with access to every model
@@ -47,7 +47,7 @@ class Settings:
     # Dynamic batching (models.yaml may override the first two per model).
     max_batch: int = 8  # images per session run, for models with a dynamic batch axis
     batch_wait_ms: float = 0.0  # extra wait for a fuller batch when a runner is free
-    runs_per_model: int = 0  # session runs at once per model; 0: 1 on CPU, 2 on a GPU
+    runs_per_model: int = 0  # session runs at once per model; 0: 1 on a CPU, 2 on a GPU
     worker_threads: int = 0  # threads for decode/pre/post-processing; 0: one per CPU
     fp16: bool = False  # convert models to float16 (GPU); models.yaml `fp16:` overrides
     trt_cache: Path | None = None  # TensorRT engine cache directory
@@ -62,10 +62,12 @@ class Settings:
     s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
 
     def runtime(self) -> Runtime:
-        """How models run, as these settings say."""
+        """How models run, as these settings say. With several runs per model set, each
+        run gets its share of the CPUs unless GATEWAY_THREADS says otherwise."""
+        shared = max(1, machine_cpus() // self.runs_per_model) if self.runs_per_model else 0
         return Runtime(
             provider=self.provider,
-            threads=self.intra_op_threads,
+            threads=self.intra_op_threads or shared,
             fp16=self.fp16,
             trt_cache=self.trt_cache,
             max_batch=self.max_batch,
