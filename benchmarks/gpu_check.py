@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # run as `python benchmarks/gpu_check.py`
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import print_json  # noqa: E402
 from gateway.engine.session import Session  # noqa: E402
 from gateway.model import Model  # noqa: E402
 from gateway.modelconfig import load_model_configs  # noqa: E402
@@ -134,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "batches": throughput(model, batches, args.runs),
             }
         )
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    print_json(report, args.json)
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,6 +154,14 @@ def memory_report(pid: int, samples: list[dict[str, float]], warmup: float) -> d
     if memory is not None and "VmHWM" in memory:
         report["peak_hwm_kb"] = memory["VmHWM"]
     return report
+
+
+def print_json(data: Any, path: Path | None = None) -> None:
+    """Print indented JSON, and write it to `path` too when given."""
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    if path is not None:
+        path.write_text(text + "\n")
+    print(text)
 
 
 def mib(kb: float) -> str:

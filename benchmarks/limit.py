@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # run as `python benchmarks/limit.py`
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import print_json  # noqa: E402
 from gateway.dialects.roboflow.render import render_json  # noqa: E402
 from gateway.images import decode, decode_base64  # noqa: E402
 from gateway.model import Model, stack  # noqa: E402
@@ -210,10 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = load_models(args.models or MODELS, args.config, args.gateway_env)
     parallel = runs_per_model(args.gateway_env)
     results = [measure(model, args.image, args.runs, args.batch, parallel) for model in models]
-    text = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    print_json(results, args.json)
     return 0
 
 

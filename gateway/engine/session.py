@@ -72,6 +72,4 @@ class Session:
             binding.bind_output(name, self.device)
         self._session.run_with_iobinding(binding)
         values = binding.copy_outputs_to_cpu()
-        binding.clear_binding_inputs()
-        binding.clear_binding_outputs()
         return dict(zip(output_names, values, strict=True))
