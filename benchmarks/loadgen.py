@@ -98,6 +98,7 @@ class LoadConfig:
     requests: int | None = None  # stop after this many measured requests
     timeout: float = 60.0  # per request
     sample_every: float = 1.0  # server memory sampling period
+    keep_alive: bool = True  # False: a new connection per request (Connection: close)
 
     @property
     def mode(self) -> str:
@@ -115,6 +116,7 @@ class LoadResult:
     image: str  # the file sent (its URL with the `url` form)
     concurrency: int
     rate: float | None
+    keep_alive: bool
     warmup_s: float
     duration_s: float  # wall time measured, up to the last answer
     sent: int  # requests sent (OK + errors)
@@ -193,6 +195,8 @@ def build_request(config: LoadConfig, base_url: str, image_url: str | None) -> b
     head = f"POST {target} HTTP/1.1\r\nHost: {base.netloc}\r\nContent-Length: {len(body)}\r\n"
     if content_type:
         head += f"Content-Type: {content_type}\r\n"
+    if not config.keep_alive:
+        head += "Connection: close\r\n"
     return head.encode("latin-1") + b"\r\n" + body
 
 
@@ -364,6 +368,7 @@ def summarize(
         image=image,
         concurrency=config.concurrency,
         rate=config.rate,
+        keep_alive=config.keep_alive,
         warmup_s=config.warmup,
         duration_s=round(elapsed, 3),
         sent=tally.sent,
@@ -471,6 +476,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--sample-every", type=float, default=defaults.sample_every, help="RSS sampling period")
     add("--start-timeout", type=float, default=60.0, help="gateway start limit")
     add("--json", type=Path, help="write the report (memory samples too) here")
+    add(
+        "--no-keep-alive",
+        dest="keep_alive",
+        action="store_false",
+        help="a new connection per request (Connection: close)",
+    )
     add(
         "--gateway-env",
         action="append",

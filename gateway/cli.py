@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import statistics
 import sys
 import time
@@ -19,6 +18,7 @@ from gateway.dialects.roboflow.render import render_json
 from gateway.errors import GatewayError, ModelNotFound
 from gateway.fetch import Fetcher
 from gateway.images import decode
+from gateway.logs import configure_logging
 from gateway.model import Model
 from gateway.modelconfig import load_model_configs
 from gateway.params import InferenceParams
@@ -115,8 +115,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         provider=args.provider,
         host=args.host,
         port=args.port,
+        workers=args.workers,
     )
-    serve(settings)
+    return serve(settings)
     return 0
 
 
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 0.0.0.0, GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 9001, GATEWAY_PORT)")
     serve.add_argument(
+        "--workers", type=int, help="server processes, each with the models (GATEWAY_WORKERS)"
+    )
+    serve.add_argument(
         "--sagemaker",
         action="store_true",
         help="SageMaker container conventions: port 8080, models from /opt/ml/model",
@@ -161,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

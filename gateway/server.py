@@ -1,16 +1,30 @@
-"""Run the app on hypercorn, with a graceful shutdown on SIGTERM/SIGINT."""
+"""Run the app on hypercorn, with a graceful shutdown on SIGTERM/SIGINT.
+
+One process by default. With GATEWAY_WORKERS=N the parent binds the port once and
+starts N worker processes (spawned, each loading its own models) that accept on the
+same sockets; the parent forwards SIGTERM/SIGINT to them and exits when they do. If a
+worker dies on its own, the parent stops the others and exits non-zero, so the
+supervisor (Docker, systemd, Kubernetes) restarts the whole replica.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import signal
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 from starlette.applications import Starlette
 
 from gateway.app import create_app
+from gateway.logs import configure_logging
+from gateway.modelconfig import load_model_configs
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 
@@ -26,10 +40,16 @@ def hypercorn_config(settings: Settings) -> Config:
     # After the signal, in-flight requests get this long before connections are closed;
     # then the lifespan shutdown gives running async tasks the same grace.
     config.graceful_timeout = settings.shutdown_grace
+    # Longer than a load balancer's idle timeout (nginx upstream keepalive, AWS ALB: 60 s),
+    # so the balancer, not the gateway, closes an idle connection: no request is sent on
+    # a socket the gateway has just closed.
+    config.keep_alive_timeout = settings.keep_alive
     return config
 
 
-async def serve_until_signalled(app: Starlette, config: Config) -> None:
+async def serve_until_signalled(
+    app: Starlette, config: Config, sockets: Sockets | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -42,10 +62,60 @@ async def serve_until_signalled(app: Starlette, config: Config) -> None:
         if state is not None:
             state.draining = True  # /readyz answers 503 on connections still open
 
-    await hypercorn_serve(app, config, shutdown_trigger=draining)  # type: ignore[arg-type]
+    wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+    await worker_serve(wrapped, config, sockets=sockets, shutdown_trigger=draining)
 
 
-def serve(settings: Settings) -> None:
-    """Load every model (failing fast on a bad config), then serve until signalled."""
+def _serve_worker(settings: Settings, sockets: Sockets | None) -> None:
+    """One server process: load every model (failing fast on a bad config), then serve."""
     registry = ModelRegistry.from_settings(settings)
-    asyncio.run(serve_until_signalled(create_app(settings, registry), hypercorn_config(settings)))
+    app = create_app(settings, registry)
+    asyncio.run(serve_until_signalled(app, hypercorn_config(settings), sockets))
+
+
+def _worker_main(settings: Settings, sockets: Sockets) -> None:
+    configure_logging()
+    _serve_worker(settings, sockets)
+
+
+def serve(settings: Settings) -> int:
+    """Serve until signalled; the exit status is 0 after a requested shutdown."""
+    if settings.workers == 1:
+        _serve_worker(settings, None)
+        return 0
+    load_model_configs(settings.config_path)  # a bad config fails here, not N times
+    config = hypercorn_config(settings)
+    config.workers = settings.workers
+    sockets = config.create_sockets()
+    context = multiprocessing.get_context("spawn")
+    workers: list[BaseProcess] = []
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers:
+            if process.pid is not None and process.exitcode is None:
+                process.terminate()  # SIGTERM: each worker drains its own requests
+
+    # Workers inherit "ignore" until their own event loop installs its handlers.
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)}
+    for index in range(settings.workers):
+        process = context.Process(
+            target=_worker_main, args=(settings, sockets), name=f"gateway-worker-{index}"
+        )
+        process.start()
+        workers.append(process)
+    for signum in previous:
+        signal.signal(signum, stop)
+    log.info("serving on %s with %d worker processes", config.bind[0], len(workers))
+    wait([process.sentinel for process in workers])
+    if not stopping:
+        failed = next(p for p in workers if p.exitcode is not None)
+        log.error("worker %s exited (status %s): stopping the others", failed.name, failed.exitcode)
+        stop(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+        sock.close()
+    return 0 if stopping and all(p.exitcode == 0 for p in workers) else 1

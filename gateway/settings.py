@@ -24,7 +24,9 @@ class Settings:
     provider: str = "auto"
     host: str = "0.0.0.0"
     port: int = 9001
-    intra_op_threads: int = 0  # onnxruntime threads per run; 0: all CPUs / runs per model
+    intra_op_threads: int = 0  # onnxruntime threads per run; 0: CPUs / (workers x runs)
+    workers: int = 1  # server processes sharing the port, each with its own models
+    keep_alive: float = 75.0  # idle seconds a client connection is kept (above LBs' 60 s)
     warmup: bool = True
     keys_path: Path | None = Path("configs/keys.yaml")
     api_keys: str = ""  # comma-separated keys with access to every model
@@ -62,9 +64,11 @@ class Settings:
     s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
 
     def runtime(self) -> Runtime:
-        """How models run, as these settings say. With several runs per model set, each
-        run gets its share of the CPUs unless GATEWAY_THREADS says otherwise."""
-        shared = max(1, machine_cpus() // self.runs_per_model) if self.runs_per_model else 0
+        """How models run, as these settings say. With several worker processes or runs
+        per model set, each run gets its share of the CPUs unless GATEWAY_THREADS says
+        otherwise."""
+        runs = self.workers * (self.runs_per_model or 1)
+        shared = max(1, machine_cpus() // runs) if runs > 1 else 0
         return Runtime(
             provider=self.provider,
             threads=self.intra_op_threads or shared,
@@ -91,7 +95,7 @@ class Settings:
         positive = (
             "max_body_bytes max_image_bytes max_pixels max_side max_form_parts body_timeout "
             "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks "
-            "max_batch"
+            "max_batch workers keep_alive"
         )
         for name in ("batch_wait_ms", "runs_per_model", "worker_threads"):
             if getattr(self, name) < 0:
@@ -165,6 +169,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GATEWAY_HOST": ("host", str),
     "GATEWAY_PORT": ("port", int),
     "GATEWAY_THREADS": ("intra_op_threads", int),
+    "GATEWAY_WORKERS": ("workers", int),
+    "GATEWAY_KEEP_ALIVE": ("keep_alive", float),
     "GATEWAY_KEYS_FILE": ("keys_path", _optional_path),
     "GATEWAY_API_KEYS": ("api_keys", str),
     "GATEWAY_MAX_BODY_BYTES": ("max_body_bytes", int),
