@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from gateway.dialects import inference_server, matting, openapi, sagemaker, service
 from gateway.dialects.deepomatic import routes as deepomatic
+from gateway.dialects.deepomatic import tasks as deepomatic_tasks
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.jobs.runner import JobRunner, open_store
@@ -50,7 +52,12 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
         store = open_store(settings.redis_url, settings.task_db, settings.task_ttl)
-        state.jobs = JobRunner(store, max_pending=settings.max_pending_tasks)
+        state.jobs = JobRunner(
+            store,
+            {deepomatic_tasks.KIND: partial(deepomatic_tasks.run_task, state)},
+            concurrency=settings.task_concurrency,
+            max_queued=settings.max_pending_tasks,
+        )
         await state.jobs.start()
         app.state.gateway = state
         try:
@@ -59,6 +66,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
             state.draining = True
             await state.jobs.stop(grace=settings.shutdown_grace)
             await state.pipeline.aclose()
+            state.access.close()
 
     return Starlette(
         routes=[

@@ -7,6 +7,9 @@ only their SHA-256 digests (`gateway keys create` makes a key and its entry):
       - name: mobile-app          # unique; stands for the key in logs and task ownership
         key_hash: sha256:9f86...  # hex digest of the secret
         models: ["*"]             # model ids, or "*" for all (the default)
+        rate_limit: 10            # optional: requests per second (GATEWAY_RATE_LIMIT)
+        burst: 20                 # optional: requests at once above the rate
+        concurrency_limit: 4      # optional: requests in progress (GATEWAY_CONCURRENCY_LIMIT)
 
 and from GATEWAY_API_KEYS (comma-separated secrets, access to every model). Keys are
 random tokens, so one fast digest is enough (no salt or stretching needed: there is no
@@ -21,7 +24,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from typing import Any
 import yaml
 
 from gateway.errors import ConfigError, Forbidden, Unauthorized
+from gateway.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class ApiKey:
     name: str
     digest: bytes
     models: frozenset[str] = frozenset({"*"})
+    limits: Limits | None = None  # None: the gateway's defaults
 
     def allows(self, model_id: str) -> bool:
         return "*" in self.models or model_id in self.models
@@ -79,7 +84,25 @@ def _parse_key(raw: Any, index: int, source: Path) -> ApiKey:
     models = raw.get("models", ["*"])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ConfigError(f"{where}: field 'models': expected a list of model ids")
-    return ApiKey(name, bytes.fromhex(hashed.removeprefix(HASH_PREFIX)), frozenset(models))
+    digest_ = bytes.fromhex(hashed.removeprefix(HASH_PREFIX))
+    return ApiKey(name, digest_, frozenset(models), _parse_limits(raw, where))
+
+
+def _parse_limits(raw: Mapping[str, Any], where: str) -> Limits | None:
+    """The key's own limits, when its entry sets any (the unset ones are unlimited)."""
+    fields = {"rate_limit": "rate", "burst": "burst", "concurrency_limit": "concurrency"}
+    values: dict[str, Any] = {}
+    for name, attribute in fields.items():
+        value = raw.get(name)
+        if value is None:
+            continue
+        integral = attribute != "rate"
+        kinds = int if integral else int | float
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            kind = "an integer" if integral else "a number"
+            raise ConfigError(f"{where}: field '{name}': expected {kind} >= 0")
+        values[attribute] = value if integral else float(value)
+    return Limits(**values) if values else None
 
 
 def read_keys_file(path: Path) -> list[ApiKey]:
@@ -112,6 +135,9 @@ class KeyStore:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def __iter__(self) -> Iterator[ApiKey]:
+        return iter(self._keys)
 
     @property
     def demo_key_active(self) -> bool:

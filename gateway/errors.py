@@ -90,3 +90,7 @@ class Unavailable(GatewayError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyRequests(Unavailable):
+    """The API key is over its request rate or its concurrent requests (429)."""

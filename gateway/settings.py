@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.engine.runtime import Runtime, machine_cpus
 from gateway.errors import ConfigError
+from gateway.limits import Limits
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 PROFILES = ("default", "sagemaker")
@@ -44,7 +45,12 @@ class Settings:
     max_concurrent: int = 16  # requests per model being decoded, batched or post-processed
     max_waiting: int = 64  # requests waiting per model before 503 + Retry-After
     max_inflight: int = 256  # requests being handled by this process, all routes
-    max_pending_tasks: int = 1024  # asynchronous tasks running or queued in this process
+    max_pending_tasks: int = 1024  # asynchronous tasks queued in the store, all replicas
+    task_concurrency: int = 8  # asynchronous tasks this process runs at once
+    # Per-key limits for keys whose entry sets none (429 + Retry-After beyond them).
+    rate_limit: float = 0.0  # requests per second per key, all replicas; 0: none
+    rate_burst: int = 0  # requests above the rate admitted at once; 0: max(1, rate)
+    concurrency_limit: int = 0  # requests in progress per key, all replicas; 0: none
     shutdown_grace: float = 10.0  # seconds in-flight requests and tasks get on shutdown
     # Dynamic batching (models.yaml may override the first two per model).
     max_batch: int = 8  # images per session run, for models with a dynamic batch axis
@@ -62,6 +68,10 @@ class Settings:
     matting_model: str | None = None  # model behind the matting route (default: first matting)
     matting_auth: str = "key"  # "none": the matting route takes no API key (seed 003)
     s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
+
+    def limits(self) -> Limits:
+        """The limits of keys whose entry in the keys file sets none."""
+        return Limits(self.rate_limit, self.rate_burst, self.concurrency_limit)
 
     def runtime(self) -> Runtime:
         """How models run, as these settings say. With several worker processes or runs
@@ -95,9 +105,13 @@ class Settings:
         positive = (
             "max_body_bytes max_image_bytes max_pixels max_side max_form_parts body_timeout "
             "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks "
+            "task_concurrency "
             "max_batch workers keep_alive"
         )
-        for name in ("batch_wait_ms", "runs_per_model", "worker_threads"):
+        zero_or_more = (
+            "batch_wait_ms runs_per_model worker_threads rate_limit rate_burst concurrency_limit"
+        )
+        for name in zero_or_more.split():
             if getattr(self, name) < 0:
                 variable = next(v for v, (f, _) in ENVIRONMENT.items() if f == name)
                 raise ConfigError(f"{variable}: expected 0 or more, got {getattr(self, name)}")
@@ -186,6 +200,10 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GATEWAY_MAX_WAITING": ("max_waiting", int),
     "GATEWAY_MAX_INFLIGHT": ("max_inflight", int),
     "GATEWAY_MAX_PENDING_TASKS": ("max_pending_tasks", int),
+    "GATEWAY_TASK_CONCURRENCY": ("task_concurrency", int),
+    "GATEWAY_RATE_LIMIT": ("rate_limit", float),
+    "GATEWAY_RATE_BURST": ("rate_burst", int),
+    "GATEWAY_CONCURRENCY_LIMIT": ("concurrency_limit", int),
     "GATEWAY_SHUTDOWN_GRACE": ("shutdown_grace", float),
     "GATEWAY_MAX_BATCH": ("max_batch", int),
     "GATEWAY_BATCH_WAIT_MS": ("batch_wait_ms", float),

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from gateway.access import Access
 from gateway.addresses import AddressPolicy
 from gateway.admission import Admission, Inflight
 from gateway.auth import KeyStore, load_keys
 from gateway.fetch import Fetcher, FetchLimits
 from gateway.images import ImageLimits
 from gateway.jobs.runner import JobRunner
+from gateway.limits import LimitStore
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.pipeline import Pipeline
 from gateway.registry import ModelRegistry
@@ -25,6 +28,7 @@ class GatewayState:
     settings: Settings
     registry: ModelRegistry
     keys: KeyStore
+    access: Access
     admission: Admission
     fetcher: Fetcher
     image_limits: ImageLimits
@@ -53,6 +57,7 @@ class GatewayState:
             settings,
             registry,
             keys,
+            access_for(settings, keys),
             Admission(settings.max_concurrent, settings.max_waiting),
             fetcher_for(settings),
             ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
@@ -60,6 +65,25 @@ class GatewayState:
             Pipeline(registry, settings.runs_per_model, settings.worker_threads),
             workspace,
         )
+
+
+def access_for(settings: Settings, keys: KeyStore) -> Access:
+    """Keys and their limits; the limit store is opened only when some key has limits."""
+    defaults = settings.limits()
+    limited = defaults.active or any(key.limits and key.limits.active for key in keys)
+    store = open_limit_store(settings.redis_url, settings.task_db) if limited else None
+    return Access(keys, store, defaults, lease_seconds=settings.request_timeout + 5)
+
+
+def open_limit_store(redis_url: str, sqlite_path: Path) -> LimitStore:
+    """Redis when a URL is configured, else the SQLite file the tasks use."""
+    if redis_url:
+        from gateway.limits.redis import RedisLimitStore
+
+        return RedisLimitStore(redis_url)
+    from gateway.limits.sqlite import SqliteLimitStore
+
+    return SqliteLimitStore(sqlite_path)
 
 
 def fetcher_for(settings: Settings) -> Fetcher:

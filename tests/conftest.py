@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -15,6 +16,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+import redis
 
 from gateway.app import create_app
 from gateway.auth import key_hash
@@ -188,3 +190,28 @@ def sagemaker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--sagemaker"]
     with running_gateway(command, env, port, log) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on 127.0.0.1, for this test session only."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is missing: scripts/test installs it with apt")
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

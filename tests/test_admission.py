@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +20,6 @@ import pytest
 
 from gateway.admission import Admission
 from gateway.errors import Unavailable
-from gateway.jobs.runner import SHUT_DOWN
 from gateway.jobs.sqlite import SqliteJobStore
 from tests.conftest import ROOT, TEST_KEY, free_port, running_gateway, serving, settings_for
 from tests.imageserver import serve_images
@@ -134,24 +133,36 @@ async def test_a_body_trickling_in_gets_408(model_dir: Path, jpeg_bytes: bytes) 
     assert "did not arrive within 0.3s" in response.json()["message"]
 
 
-async def test_pending_task_limit(model_dir: Path, jpeg_bytes: bytes) -> None:
+async def test_queued_task_limit(model_dir: Path, jpeg_bytes: bytes, tmp_path: Path) -> None:
+    """One task runs (task_concurrency=1) on a slow URL and one waits in the queue
+    (max_pending_tasks=1): the next submission gets 503 until the queue has room."""
+    task_db = tmp_path / "tasks.db"
+    store = SqliteJobStore(task_db)
+
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(400):  # however loaded the machine
+            if done():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the tasks did not move")
+
     with serve_images({"/a.jpg": jpeg_bytes}) as images:
-        body = {"inputs": [{"image": {"source": f"{images}/slow/0.5/a.jpg"}}]}
+        body = {"inputs": [{"image": {"source": f"{images}/slow/1.0/a.jpg"}}]}
         path = "/v0.7/recognition/versions/1/inference"
         headers = {"X-API-KEY": TEST_KEY}
-        async with gateway(model_dir, max_pending_tasks=1) as client:
-            first = await client.post(path, json=body, headers=headers)
-            second = await client.post(path, json=body, headers=headers)
-            task = f"/v0.7/tasks/{first.json()['task_id']}/"
-            for _ in range(300):  # until the first task is done, however loaded the machine
-                if (await client.get(task, headers=headers)).json()["status"] != "pending":
-                    break
-                await asyncio.sleep(0.05)
+        overrides = {"max_pending_tasks": 1, "task_concurrency": 1, "task_db": task_db}
+        async with gateway(model_dir, **overrides) as client:
+            first = (await client.post(path, json=body, headers=headers)).json()["task_id"]
+            await until(lambda: store.get(first).owner != "")  # running
+            second = await client.post(path, json=body, headers=headers)  # queued
+            refused = await client.post(path, json=body, headers=headers)
+            await until(lambda: store.queued() == 0)  # the first ended, the second runs
             third = await client.post(path, json=body, headers=headers)
-    assert first.status_code == 200
-    assert second.status_code == 503
-    assert second.headers["retry-after"] == "2"
-    assert "1 tasks are already running" in second.json()["detail"]
+    store.close()
+    assert second.status_code == 200
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "2"
+    assert "1 tasks are already waiting" in refused.json()["detail"]
     assert third.status_code == 200
 
 
@@ -199,6 +210,6 @@ def test_graceful_shutdown_drains_requests_and_tasks(tmp_path: Path) -> None:
     assert finished is not None
     assert finished.status == "success"
     assert cut is not None
-    assert (cut.status, cut.error) == ("error", SHUT_DOWN)
+    assert (cut.status, cut.owner) == ("pending", "")
     log = (tmp_path / "serve.log").read_text()
     assert "draining in-flight requests" in log

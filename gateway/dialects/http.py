@@ -22,6 +22,7 @@ from gateway.errors import (
     PayloadTooLarge,
     RequestError,
     RequestTimeout,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -45,6 +46,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
     (UnsupportedMediaType, 415),
     (NotAcceptable, 406),
     (RequestError, 400),
+    (TooManyRequests, 429),
     (Unavailable, 503),
 )
 
@@ -106,7 +108,8 @@ def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> End
     """A Starlette endpoint: the gateway's state in, errors in the dialect's shape out.
 
     Every request counts against the process's in-flight limit and runs under the
-    request deadline; both answer 503 + Retry-After in the dialect's shape.
+    request deadline; both answer 503 + Retry-After in the dialect's shape. The per-key
+    limits the handler's key check takes (state.access) are given back at its end.
     """
 
     async def run(request: Request) -> Response:
@@ -114,7 +117,8 @@ def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> End
         deadline = state.settings.request_timeout
         try:
             with state.inflight.hold(), anyio.fail_after(deadline):
-                return await handler(request, state)
+                async with state.access.request():
+                    return await handler(request, state)
         except TimeoutError:
             return error(Unavailable(f"the request did not finish within {deadline:g}s"))
         except GatewayError as exc:

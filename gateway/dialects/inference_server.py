@@ -129,7 +129,7 @@ async def model_registry(request: Request, state: GatewayState) -> Response:
 async def model_add(request: Request, state: GatewayState) -> Response:
     body = await json_body(request, state, 64 * 1024)
     model_id = str(body.get("model_id", ""))
-    state.keys.authorize(body_key(body, request), model_id)
+    await state.access.authorize(body_key(body, request), model_id)
     state.registry.get(model_id)
     return json_response(registry_body(state))
 
@@ -140,10 +140,10 @@ async def infer(request: Request, state: GatewayState) -> Response:
         raise InvalidParameter(f"unknown task; use one of {', '.join(INFER_TASKS)}")
     presented = bearer_or_query_key(request)
     if presented:  # a key outside the body is checked before the body is read
-        state.keys.identify(presented)
+        await state.access.identify(presented)
     body = await json_body(request, state)
     model_id = str(body.get("model_id", ""))
-    state.keys.authorize(body_key(body, request), model_id)
+    await state.access.authorize(body_key(body, request), model_id)
     model = state.registry.get(model_id)
     if model.task is not task:
         raise TaskMismatch(

@@ -114,7 +114,7 @@ async def segment(request: Request, state: GatewayState) -> Response:
     model = matting_model(state)
     if state.settings.matting_auth == "key":
         key = request.headers.get("x-api-key") or bearer_or_query_key(request)
-        state.keys.authorize(key, model.id)
+        await state.access.authorize(key, model.id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType("send a JSON body (Content-Type: application/json)")

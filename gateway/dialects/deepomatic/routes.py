@@ -21,13 +21,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth import ApiKey
+from gateway.dialects.deepomatic import tasks
 from gateway.dialects.deepomatic.catalog import Catalog, parse_id, spec_body, version_body
 from gateway.dialects.deepomatic.inference import (
-    DISCARD_THRESHOLD,
     InferenceRequest,
     from_json,
     from_multipart,
-    render_labels,
 )
 from gateway.dialects.http import (
     Handler,
@@ -46,12 +45,9 @@ from gateway.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from gateway.images import decode_any, image_bytes
+from gateway.images import image_bytes
 from gateway.jobs import Job
 from gateway.model import Model
-from gateway.params import InferenceParams
-from gateway.regions import crop_region
-from gateway.results import Task
 from gateway.settings import Settings
 from gateway.state import GatewayState
 
@@ -66,11 +62,13 @@ def error_response(exc: GatewayError) -> Response:
     return json_response({key: str(exc)}, status_for(exc), retry_headers(exc))
 
 
-def authenticate(request: Request, state: GatewayState, model_id: str | None = None) -> ApiKey:
+async def authenticate(
+    request: Request, state: GatewayState, model_id: str | None = None
+) -> ApiKey:
     key = request.headers.get("x-api-key") or request.query_params.get("api_key")
     if model_id is None:
-        return state.keys.identify(key)
-    return state.keys.authorize(key, model_id)
+        return await state.access.identify(key)
+    return await state.access.authorize(key, model_id)
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -112,7 +110,7 @@ def catalog_read(answer: Callable[[Request, Catalog], Response]) -> Handler:
     """A read of the model catalogue: any valid key, then `answer` from the catalogue."""
 
     async def handler(request: Request, state: GatewayState) -> Response:
-        authenticate(request, state)
+        await authenticate(request, state)
         return answer(request, catalog(state))
 
     return handler
@@ -163,35 +161,12 @@ async def parse_inference(request: Request, settings: Settings) -> InferenceRequ
         raise InvalidParameter("the body is not valid JSON") from None
 
 
-async def run_inference(model: Model, request: InferenceRequest, state: GatewayState) -> Any:
-    """The background work of one task: fetch, decode, crop, predict, render."""
-    image_request = request.image
-    if image_request.url is not None:
-        data = await state.fetcher.fetch(image_request.url)
-    else:
-        data = image_request.data or b""
-    confidence = DISCARD_THRESHOLD if model.task is not Task.CLASSIFY else None
-    params = InferenceParams(confidence=confidence, max_detections=request.max_predictions)
-    async with state.admission.slot(model.id):
-        image = await state.pipeline.cpu(decode_any, data, state.image_limits)
-        region, offset = await state.pipeline.cpu(
-            crop_region,
-            image,
-            image_request.bbox,
-            image_request.polygon,
-            image_request.uniform_background,
-        )
-        _, prediction = await state.pipeline.predict(model, lambda: region, params)
-    size = (int(image.shape[1]), int(image.shape[0]))
-    return render_labels(prediction.result, model.spec, request, size, offset)
-
-
 def inference(lookup: str) -> Handler:
     async def handler(request: Request, state: GatewayState) -> Response:
         specs = catalog(state)
         key = request.path_params[lookup]
         model = specs.by_public_name(key) if lookup == "name" else specs.by_id(key)
-        client = authenticate(request, state, model.id)
+        client = await authenticate(request, state, model.id)
         parsed = await parse_inference(request, state.settings)
         # What can be refused cheaply is refused now, with a 4xx, rather than in the task:
         # a forbidden URL, bytes that are not an image, a header over the limits.
@@ -202,7 +177,7 @@ def inference(lookup: str) -> Handler:
             parsed = replace(parsed, image=replace(parsed.image, data=raw))
         if state.jobs is None:
             raise Unavailable("the task runner is not running")
-        job = await state.jobs.submit(lambda: run_inference(model, parsed, state), client.name)
+        job = await state.jobs.submit(tasks.KIND, tasks.encode(model.id, parsed), client.name)
         return json_response({"task_id": job.id})
 
     return handler
@@ -228,7 +203,7 @@ async def own_task(state: GatewayState, raw: str, client: ApiKey) -> Job | None:
 
 
 async def get_task(request: Request, state: GatewayState) -> Response:
-    client = authenticate(request, state)
+    client = await authenticate(request, state)
     raw = request.path_params["id"]
     job = await own_task(state, raw, client)
     if job is None:
@@ -237,7 +212,7 @@ async def get_task(request: Request, state: GatewayState) -> Response:
 
 
 async def list_tasks(request: Request, state: GatewayState) -> Response:
-    client = authenticate(request, state)
+    client = await authenticate(request, state)
     raw_ids = [
         part for value in request.query_params.getlist("task_ids") for part in value.split(",")
     ]

@@ -89,14 +89,14 @@ def _projects(state: GatewayState) -> dict[str, list[Model]]:
 
 
 async def check_key(request: Request, state: GatewayState) -> Response:
-    state.keys.identify(bearer_or_query_key(request))
+    await state.access.identify(bearer_or_query_key(request))
     return json_response({"workspace": state.workspace})
 
 
 async def workspace(request: Request, state: GatewayState) -> Response:
     if request.path_params["workspace"] != state.workspace:
         raise ModelNotFound(f"no workspace '{request.path_params['workspace']}'")
-    state.keys.identify(bearer_or_query_key(request))
+    await state.access.identify(bearer_or_query_key(request))
     projects = [
         project_body(state.workspace, name, models)["project"]
         for name, models in _projects(state).items()
@@ -106,7 +106,7 @@ async def workspace(request: Request, state: GatewayState) -> Response:
 
 
 async def project(request: Request, state: GatewayState, name: str) -> Response:
-    state.keys.identify(bearer_or_query_key(request))
+    await state.access.identify(bearer_or_query_key(request))
     models = _projects(state).get(name)
     if not models:
         raise ModelNotFound(f"no project '{name}' in workspace '{state.workspace}'")
@@ -117,7 +117,7 @@ async def version(request: Request, state: GatewayState) -> Response:
     params = request.path_params
     if params["workspace"] != state.workspace:
         raise ModelNotFound(f"no workspace '{params['workspace']}'")
-    state.keys.identify(bearer_or_query_key(request))
+    await state.access.identify(bearer_or_query_key(request))
     model = state.registry.get(f"{params['project']}/{params['version']}")
     if model.task not in TASK_TYPES:
         raise ModelNotFound(f"no Roboflow project serves model '{model.id}'")

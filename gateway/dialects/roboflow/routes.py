@@ -67,7 +67,7 @@ async def image_bytes(request: Request, query: RoboflowQuery, state: GatewayStat
 
 async def infer(request: Request, state: GatewayState) -> Response:
     model_id = f"{request.path_params['project']}/{request.path_params['version']}"
-    state.keys.authorize(bearer_or_query_key(request), model_id)
+    await state.access.authorize(bearer_or_query_key(request), model_id)
     model = state.registry.get(model_id)
     if model.task not in FAMILY_OF_TASK:
         raise TaskMismatch(
