@@ -16,7 +16,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -49,13 +49,11 @@ class Access:
         store: LimitStore | None = None,
         defaults: Limits | None = None,
         lease_seconds: float = 65.0,
-        on_refusal: Callable[[str], None] | None = None,
     ) -> None:
         self.keys = keys
         self.store = store
         self.defaults = defaults or Limits()
         self.lease_seconds = lease_seconds
-        self.on_refusal = on_refusal
         self._outage_logged = 0.0
         self._down_until = 0.0
 
@@ -88,8 +86,6 @@ class Access:
             self._log_outage(exc)
             return
         if not verdict.admitted:
-            if self.on_refusal is not None and verdict.refusal is not None:
-                self.on_refusal(verdict.refusal)
             raise refusal(key, limits, verdict)
         charges.keys.add(key.name)
         if limits.concurrency > 0:
@@ -138,4 +134,4 @@ def refusal(key: ApiKey, limits: Limits, verdict: Verdict) -> TooManyRequests:
             f"API key '{key.name}' is over its rate limit of {limits.rate:g} requests per "
             f"second (burst {limits.capacity}); retry in {retry_after} s"
         )
-    return TooManyRequests(message, retry_after=retry_after)
+    return TooManyRequests(message, retry_after=retry_after, reason=verdict.refusal or "rate")

@@ -32,7 +32,9 @@ class Inflight:
     @contextmanager
     def hold(self) -> Iterator[None]:
         if self.saturated:
-            raise Unavailable(f"the gateway is handling {self.count} requests; retry shortly")
+            raise Unavailable(
+                f"the gateway is handling {self.count} requests; retry shortly", reason="inflight"
+            )
         self.count += 1
         try:
             yield
@@ -53,7 +55,9 @@ class ModelGate:
     @asynccontextmanager
     async def slot(self, model_id: str) -> AsyncIterator[None]:
         if self.saturated:
-            raise Unavailable(f"model '{model_id}' is at capacity; retry shortly", retry_after=1)
+            raise Unavailable(
+                f"model '{model_id}' is at capacity; retry shortly", retry_after=1, reason="queue"
+            )
         self.waiting += 1
         try:
             await self._slots.acquire()

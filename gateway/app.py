@@ -20,7 +20,9 @@ from gateway.dialects.deepomatic import tasks as deepomatic_tasks
 from gateway.dialects.http import json_response
 from gateway.dialects.roboflow import routes as roboflow
 from gateway.jobs.runner import JobRunner, open_store
+from gateway.metrics import Metrics
 from gateway.middleware import CollapseSlashes, DrainUnreadBody
+from gateway.observe import ObservedApp
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
 from gateway.state import GatewayState
@@ -48,15 +50,19 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
     `/{project}/{version}` and `/{workspace}` would match any such path.
     """
 
+    metrics = Metrics()  # this app's own registry: tests build many apps in one process
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = await anyio.to_thread.run_sync(GatewayState.build, settings, registry)
-        store = open_store(settings.redis_url, settings.task_db, settings.task_ttl)
+        state = await anyio.to_thread.run_sync(GatewayState.build, settings, registry, metrics)
+        beat = settings.task_heartbeat
+        store = open_store(settings.redis_url, settings.task_db, settings.task_ttl, 3 * beat + 1)
         state.jobs = JobRunner(
             store,
             {deepomatic_tasks.KIND: partial(deepomatic_tasks.run_task, state)},
             concurrency=settings.task_concurrency,
             max_queued=settings.max_pending_tasks,
+            heartbeat_every=beat,
         )
         await state.jobs.start()
         app.state.gateway = state
@@ -68,7 +74,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
             await state.pipeline.aclose()
             state.access.close()
 
-    return Starlette(
+    return ObservedApp(  # request ids, access log and request metrics around it all
+        metrics,
         routes=[
             *service.routes(),
             *openapi.routes(),

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from gateway import context
 from gateway.errors import ConfigError, Forbidden, Unauthorized
 from gateway.limits import Limits
 
@@ -154,6 +155,7 @@ class KeyStore:
                 found = key
         if found is None:
             raise Unauthorized("User is not authorized to access this resource")
+        context.note_client(found.name)  # its name, for the access log
         return found
 
     def authorize(self, presented: str | None, model_id: str) -> ApiKey:

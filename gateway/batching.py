@@ -36,6 +36,14 @@ class Runnable(Protocol):
     def run(self, batch: np.ndarray, feeds: Mapping[str, np.ndarray]) -> Outputs: ...
 
 
+class BatchObserver(Protocol):
+    """What a Batcher reports as it runs (gateway.metrics.ModelMetrics)."""
+
+    def batch_ran(self, size: int) -> None: ...
+
+    def queue_depth(self, depth: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class Ran:
     """One image's share of a session run."""
@@ -64,9 +72,10 @@ def feeds_key(feeds: Mapping[str, np.ndarray]) -> bytes:
 class Batcher:
     """The queue and runners of one model."""
 
-    def __init__(self, model: Runnable, runs: int) -> None:
+    def __init__(self, model: Runnable, runs: int, observer: BatchObserver | None = None) -> None:
         self.model = model
         self.runs = runs
+        self.observer = observer
         self.batch_sizes: Counter[int] = Counter()  # runs per batch size
         self._queue: deque[_Waiting] = deque()
         self._arrival = asyncio.Event()
@@ -84,6 +93,7 @@ class Batcher:
             self._runners = [asyncio.create_task(self._runner()) for _ in range(self.runs)]
         future: asyncio.Future[Ran] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(tensor, feeds, feeds_key(feeds), time.perf_counter(), future))
+        self._report_depth()
         self._arrival.set()
         # Cancelled (the client went away, a deadline passed): the runner skips it.
         return await future
@@ -95,6 +105,11 @@ class Batcher:
         self._runners = []
         while self._queue:
             self._queue.popleft().future.cancel()
+        self._report_depth()
+
+    def _report_depth(self) -> None:
+        if self.observer is not None:
+            self.observer.queue_depth(len(self._queue))
 
     async def _runner(self) -> None:
         while True:
@@ -116,6 +131,8 @@ class Batcher:
                 raise
             seconds = time.perf_counter() - started
             self.batch_sizes[len(batch)] += 1
+            if self.observer is not None:
+                self.observer.batch_ran(len(batch))
             for index, waiting in enumerate(batch):
                 if not waiting.future.done():
                     ran = Ran(outputs, index, len(batch), started - waiting.arrived, seconds)
@@ -126,6 +143,7 @@ class Batcher:
             while self._queue and self._queue[0].future.done():
                 self._queue.popleft()  # cancelled while queued
             if not self._queue:
+                self._report_depth()  # it may have held only cancelled images
                 self._arrival.clear()
                 await self._arrival.wait()
                 continue
@@ -139,6 +157,7 @@ class Batcher:
                 with anyio.move_on_after(remaining):
                     await self._arrival.wait()
             batch = self._take(oldest.key)
+            self._report_depth()
             if batch:  # else every one of them was cancelled during the wait
                 return batch
 

@@ -87,9 +87,10 @@ class Forbidden(RequestError):
 class Unavailable(GatewayError):
     """The gateway cannot serve the request right now; the client may retry."""
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
+    def __init__(self, message: str, retry_after: int = 1, reason: str = "unavailable") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = reason  # gateway_rejections_total's label
 
 
 class TooManyRequests(Unavailable):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -72,6 +73,7 @@ class Fetcher:
     limits: FetchLimits = field(default_factory=FetchLimits)
     resolver: Resolver = resolve
     transport: httpx.AsyncBaseTransport | None = None  # tests only
+    observe: Callable[[float], None] | None = None  # told the seconds of each image fetched
 
     async def check(self, raw_url: str) -> Target:
         """The URL parsed and its host resolved and checked; UrlRefused saying why not."""
@@ -107,6 +109,7 @@ class Fetcher:
         """GET an image URL and return its bytes, or raise a RequestError saying why not."""
         limits = self.limits
         timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
+        started = time.perf_counter()
         try:
             async with (
                 asyncio.timeout(limits.total_timeout),
@@ -114,7 +117,10 @@ class Fetcher:
                     timeout=timeout, trust_env=False, transport=self.transport
                 ) as client,
             ):
-                return await self._follow(client, url)
+                data = await self._follow(client, url)
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
+            return data
         except TimeoutError:
             raise InvalidImage(
                 f"fetching the image took longer than {limits.total_timeout}s"

@@ -25,7 +25,8 @@ class CollapseSlashes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "//" in scope["path"]:
-            scope = dict(scope)
+            # In place, not on a copy: the router's match (scope["route"]) has to reach
+            # the request observer outside (gateway/observe.py).
             scope["path"] = REPEATED_SLASHES.sub("/", scope["path"])
             scope["raw_path"] = scope["path"].encode()
         await self.app(scope, receive, send)

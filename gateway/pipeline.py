@@ -16,9 +16,11 @@ from typing import TypeVar
 
 import anyio
 
+from gateway import context
 from gateway.batching import Batcher
 from gateway.engine.runtime import machine_cpus
 from gateway.images import Image
+from gateway.metrics import Metrics, ModelMetrics
 from gateway.model import Model, Prepared
 from gateway.params import InferenceParams
 from gateway.registry import ModelRegistry
@@ -31,14 +33,26 @@ Loader = Callable[[], Image]  # decodes (or crops) the image to predict, in a wo
 class Pipeline:
     """The batchers of every model and the worker threads for image work."""
 
-    def __init__(self, registry: ModelRegistry, runs_per_model: int, worker_threads: int) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        runs_per_model: int,
+        worker_threads: int,
+        metrics: Metrics | None = None,
+    ) -> None:
         def runs(model: Model) -> int:
             # On a CPU one run with every core gave the lowest latency at about the same
             # throughput as two runs of half the cores each (benchmarks/README.md); on a
             # GPU a second run overlaps its input copy with the first one's compute.
             return runs_per_model or (2 if model.session.on_device else 1)
 
-        self.batchers = {model.id: Batcher(model, runs(model)) for model in registry}
+        # What each model's batcher and predictions report to (nothing without metrics).
+        self.observers: dict[str, ModelMetrics | None] = {
+            model.id: metrics.model(model.id) if metrics is not None else None for model in registry
+        }
+        self.batchers = {
+            model.id: Batcher(model, runs(model), self.observers[model.id]) for model in registry
+        }
         self.threads = anyio.CapacityLimiter(worker_threads or machine_cpus())
 
     async def cpu(self, function: Callable[..., T], *args: object) -> T:
@@ -57,6 +71,7 @@ class Pipeline:
     ) -> list[tuple[Image, Prediction]]:
         """Several images of one request: loaded in turn (a bad one fails the request
         before any runs), then batched together."""
+        context.note_model(model.id)
         feeds = model.feeds(params)
         staged = [await self.cpu(_stage, model, load) for load in loads]
         batcher = self.batchers[model.id]
@@ -72,6 +87,9 @@ class Pipeline:
                 inference=ran.seconds,
                 postprocess=time.perf_counter() - started,
             )
+            observer = self.observers.get(model.id)
+            if observer is not None:
+                observer.prediction(timings)
             pairs.append((image, model.prediction(prepared, result, timings)))
         return pairs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from gateway import context
 from gateway.errors import ModelNotFound
 from gateway.model import Model
 from gateway.modelconfig import ModelConfig, load_model_configs
@@ -38,10 +39,14 @@ class ModelRegistry:
         return cls.load(load_model_configs(settings.config_path), settings)
 
     def get(self, model_id: str) -> Model:
+        """The model with this id; the request being handled is noted as using it (its
+        metrics and access log line name it: configured ids only, never what was asked)."""
         try:
-            return self._models[model_id]
+            model = self._models[model_id]
         except KeyError:
             raise ModelNotFound(f"no model '{model_id}' is configured") from None
+        context.note_model(model.id)
+        return model
 
     def __iter__(self) -> Iterator[Model]:
         return iter(self._models.values())

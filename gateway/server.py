@@ -4,7 +4,9 @@ One process by default. With GATEWAY_WORKERS=N the parent binds the port once an
 starts N worker processes (spawned, each loading its own models) that accept on the
 same sockets; the parent forwards SIGTERM/SIGINT to them and exits when they do. If a
 worker dies on its own, the parent stops the others and exits non-zero, so the
-supervisor (Docker, systemd, Kubernetes) restarts the whole replica.
+supervisor (Docker, systemd, Kubernetes) restarts the whole replica. The workers keep
+their Prometheus metrics in files of one directory (PROMETHEUS_MULTIPROC_DIR: a fresh
+temporary one unless it is set), so that /metrics covers all of them (gateway/metrics.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -20,10 +25,12 @@ from types import FrameType
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
+from prometheus_client import multiprocess
 from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
+from gateway.metrics import MULTIPROC_ENV
 from gateway.modelconfig import load_model_configs
 from gateway.registry import ModelRegistry
 from gateway.settings import Settings
@@ -34,8 +41,9 @@ log = logging.getLogger(__name__)
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    # Hypercorn's loggers propagate to the root handler set up by the CLI: one line each.
-    config.accesslog = logging.getLogger("hypercorn.access")
+    # Hypercorn's errors propagate to the root handler set up by the CLI. Its access log
+    # is off: the gateway writes its own (gateway.access, gateway/observe.py).
+    config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     # After the signal, in-flight requests get this long before connections are closed;
     # then the lifespan shutdown gives running async tasks the same grace.
@@ -74,7 +82,7 @@ def _serve_worker(settings: Settings, sockets: Sockets | None) -> None:
 
 
 def _worker_main(settings: Settings, sockets: Sockets) -> None:
-    configure_logging()
+    configure_logging(settings.log_format)
     _serve_worker(settings, sockets)
 
 
@@ -84,6 +92,18 @@ def serve(settings: Settings) -> int:
         _serve_worker(settings, None)
         return 0
     load_model_configs(settings.config_path)  # a bad config fails here, not N times
+    own_directory = MULTIPROC_ENV not in os.environ
+    if own_directory:  # read by each worker's prometheus_client as it is imported
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    log.info("the workers' metrics are collected in %s", os.environ[MULTIPROC_ENV])
+    try:
+        return _serve_workers(settings)
+    finally:
+        if own_directory:
+            shutil.rmtree(os.environ.pop(MULTIPROC_ENV), ignore_errors=True)
+
+
+def _serve_workers(settings: Settings) -> int:
     config = hypercorn_config(settings)
     config.workers = settings.workers
     sockets = config.create_sockets()
@@ -116,6 +136,8 @@ def serve(settings: Settings) -> int:
         stop(signal.SIGTERM, None)
     for worker in workers:
         worker.join()
+        if worker.pid is not None:  # its live gauges (in-flight, queue depth) end with it
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
     for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
         sock.close()
     return 0 if stopping and all(p.exitcode == 0 for p in workers) else 1

@@ -47,6 +47,7 @@ class Settings:
     max_inflight: int = 256  # requests being handled by this process, all routes
     max_pending_tasks: int = 1024  # asynchronous tasks queued in the store, all replicas
     task_concurrency: int = 8  # asynchronous tasks this process runs at once
+    task_heartbeat: float = 5.0  # seconds; after 3 missed beats a process's tasks re-queue
     # Per-key limits for keys whose entry sets none (429 + Retry-After beyond them).
     rate_limit: float = 0.0  # requests per second per key, all replicas; 0: none
     rate_burst: int = 0  # requests above the rate admitted at once; 0: max(1, rate)
@@ -68,6 +69,7 @@ class Settings:
     matting_model: str | None = None  # model behind the matting route (default: first matting)
     matting_auth: str = "key"  # "none": the matting route takes no API key (seed 003)
     s3_endpoint_url: str = ""  # S3-compatible store for s3:// URLs; empty: AWS
+    log_format: str = "json"  # "json": one JSON object per log line; "text": for people
 
     def limits(self) -> Limits:
         """The limits of keys whose entry in the keys file sets none."""
@@ -96,6 +98,8 @@ class Settings:
             )
         if self.profile not in PROFILES:
             raise ConfigError(f"GATEWAY_PROFILE: expected one of {', '.join(PROFILES)}")
+        if self.log_format not in ("json", "text"):
+            raise ConfigError(f"GATEWAY_LOG_FORMAT: expected json or text, got {self.log_format!r}")
         if self.matting_auth not in ("key", "none"):
             raise ConfigError("GATEWAY_MATTING_AUTH: expected key or none")
         if not 0.0 <= self.sagemaker_threshold <= 1.0:
@@ -105,7 +109,7 @@ class Settings:
         positive = (
             "max_body_bytes max_image_bytes max_pixels max_side max_form_parts body_timeout "
             "request_timeout fetch_timeout max_concurrent max_inflight max_pending_tasks "
-            "task_concurrency "
+            "task_concurrency task_heartbeat "
             "max_batch workers keep_alive"
         )
         zero_or_more = (
@@ -201,6 +205,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GATEWAY_MAX_INFLIGHT": ("max_inflight", int),
     "GATEWAY_MAX_PENDING_TASKS": ("max_pending_tasks", int),
     "GATEWAY_TASK_CONCURRENCY": ("task_concurrency", int),
+    "GATEWAY_TASK_HEARTBEAT": ("task_heartbeat", float),
     "GATEWAY_RATE_LIMIT": ("rate_limit", float),
     "GATEWAY_RATE_BURST": ("rate_burst", int),
     "GATEWAY_CONCURRENCY_LIMIT": ("concurrency_limit", int),
@@ -219,6 +224,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GATEWAY_MATTING_MODEL": ("matting_model", str),
     "GATEWAY_MATTING_AUTH": ("matting_auth", str),
     "GATEWAY_S3_ENDPOINT_URL": ("s3_endpoint_url", str),
+    "GATEWAY_LOG_FORMAT": ("log_format", _lower),
 }
 
 

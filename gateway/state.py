@@ -15,6 +15,7 @@ from gateway.fetch import Fetcher, FetchLimits
 from gateway.images import ImageLimits
 from gateway.jobs.runner import JobRunner
 from gateway.limits import LimitStore
+from gateway.metrics import Metrics
 from gateway.modelconfig import DEFAULT_WORKSPACE, load_workspace
 from gateway.pipeline import Pipeline
 from gateway.registry import ModelRegistry
@@ -38,9 +39,15 @@ class GatewayState:
     jobs: JobRunner | None = None  # started by the app's lifespan
     draining: bool = False  # shutting down: not ready, in-flight work finishing
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    metrics: Metrics = field(default_factory=Metrics)  # the app's, served on /metrics
 
     @classmethod
-    def build(cls, settings: Settings, registry: ModelRegistry | None = None) -> GatewayState:
+    def build(
+        cls,
+        settings: Settings,
+        registry: ModelRegistry | None = None,
+        metrics: Metrics | None = None,
+    ) -> GatewayState:
         """Load keys and (unless given) every configured model."""
         keys = KeyStore(load_keys(settings.keys_path, settings.api_keys))
         if keys.demo_key_active:
@@ -53,17 +60,20 @@ class GatewayState:
             log.warning("no API keys are configured: every inference request will get 401")
         workspace = load_workspace(settings.config_path)
         registry = registry or ModelRegistry.from_settings(settings)
+        metrics = metrics or Metrics()
+        metrics.models_loaded(registry)
         return cls(
             settings,
             registry,
             keys,
             access_for(settings, keys),
             Admission(settings.max_concurrent, settings.max_waiting),
-            fetcher_for(settings),
+            fetcher_for(settings, metrics),
             ImageLimits(settings.max_image_bytes, settings.max_pixels, settings.max_side),
             Inflight(settings.max_inflight),
-            Pipeline(registry, settings.runs_per_model, settings.worker_threads),
+            Pipeline(registry, settings.runs_per_model, settings.worker_threads, metrics),
             workspace,
+            metrics=metrics,
         )
 
 
@@ -86,7 +96,8 @@ def open_limit_store(redis_url: str, sqlite_path: Path) -> LimitStore:
     return SqliteLimitStore(sqlite_path)
 
 
-def fetcher_for(settings: Settings) -> Fetcher:
+def fetcher_for(settings: Settings, metrics: Metrics | None = None) -> Fetcher:
     """The URL fetcher with the settings' allow-list, deadline and image byte cap."""
     limits = FetchLimits(total_timeout=settings.fetch_timeout, max_bytes=settings.max_image_bytes)
-    return Fetcher(AddressPolicy.parse(settings.fetch_allow), limits)
+    observe = metrics.fetched if metrics is not None else None
+    return Fetcher(AddressPolicy.parse(settings.fetch_allow), limits, observe=observe)

@@ -176,7 +176,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
     text = log.read_text()
     assert "local demo API key is active" in text
-    assert "hypercorn.access" in text  # requests were logged (by path) ...
+    assert "gateway.access" in text  # requests were logged (by path) ...
     assert DEMO_KEY not in text  # ... but never a key, though every one carried it
 
 

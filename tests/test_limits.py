@@ -170,11 +170,14 @@ async def test_requests_in_progress_per_key(
             other = await gw.post("/det/1?api_key=free-key", content=jpeg_bytes)
             finished = await held
             after = await gw.post("/det/1?api_key=limited-key", content=jpeg_bytes)
+            metrics = (await gw.get("/metrics")).text
     assert finished.status_code == 200
     assert refused.status_code == 429
     assert "already has 1 requests in progress" in refused.json()["message"]
     assert other.status_code == 200
     assert after.status_code == 200  # the lease was given back
+    assert 'gateway_rejections_total{reason="concurrency"} 1.0' in metrics
+    assert 'client="limited"' not in metrics  # key names stay out of the labels
 
 
 async def test_a_redis_outage_spares_the_synchronous_routes(

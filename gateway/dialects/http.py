@@ -120,8 +120,12 @@ def endpoint(handler: Handler, error: Callable[[GatewayError], Response]) -> End
                 async with state.access.request():
                     return await handler(request, state)
         except TimeoutError:
-            return error(Unavailable(f"the request did not finish within {deadline:g}s"))
+            exc = Unavailable(f"the request did not finish within {deadline:g}s", reason="deadline")
+            state.metrics.rejected(exc.reason)
+            return error(exc)
         except GatewayError as exc:
+            if isinstance(exc, Unavailable):  # refused for load or by a limit: counted
+                state.metrics.rejected(exc.reason)
             return error(exc)
 
     return run

@@ -1,7 +1,8 @@
-"""Service routes: liveness, readiness and server info."""
+"""Service routes: liveness, readiness, server info and Prometheus metrics."""
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -43,9 +44,18 @@ async def info(request: Request) -> Response:
     )
 
 
+async def metrics(request: Request) -> Response:
+    """The Prometheus text format, of every worker process. No API key: it is scraped
+    from inside the network, and holds no key, image or raw path (gateway/metrics.py)."""
+    state: GatewayState = request.app.state.gateway
+    body, content_type = await anyio.to_thread.run_sync(state.metrics.exposition)
+    return Response(body, headers={"Content-Type": content_type})
+
+
 def routes() -> list[Route]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/info", info),
+        Route("/metrics", metrics, methods=["GET"]),
     ]

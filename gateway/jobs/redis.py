@@ -10,6 +10,7 @@ that touches several keys is one Lua script, so it is atomic however many replic
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import redis
@@ -105,14 +106,14 @@ class RedisJobStore:
         self._release = self._redis.register_script(RELEASE)
         self._recover = self._redis.register_script(RECOVER)
         self.ttl = int(ttl)
-        self.worker_timeout = int(worker_timeout)
+        self.worker_timeout_ms = int(worker_timeout * 1000)
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
         except redis.RedisError as exc:
             raise Unavailable(
-                f"the task store (Redis) is unavailable: {exc}", retry_after=5
+                f"the task store (Redis) is unavailable: {exc}", retry_after=5, reason="store"
             ) from exc
 
     def create(self, kind: str, payload: bytes, client: str = "") -> Job:
@@ -165,7 +166,8 @@ class RedisJobStore:
         return int(self._call(self._recover, [OWNERS, QUEUE], args))
 
     def heartbeat(self, owner: str) -> None:
-        self._call(self._redis.set, f"{PREFIX}worker:{owner}", "1", self.worker_timeout)
+        key = f"{PREFIX}worker:{owner}"
+        self._call(partial(self._redis.set, key, "1", px=self.worker_timeout_ms))
 
     def get(self, job_id: int) -> Job | None:
         raw = self._call(self._redis.hgetall, f"{PREFIX}task:{job_id}")

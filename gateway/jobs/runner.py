@@ -25,15 +25,17 @@ Handler = Callable[[bytes], Awaitable[Any]]
 T = TypeVar("T")
 
 
-def open_store(redis_url: str, sqlite_path: Path, ttl: float) -> JobStore:
+def open_store(
+    redis_url: str, sqlite_path: Path, ttl: float, worker_timeout: float = 30.0
+) -> JobStore:
     """Redis when a URL is configured, else the embedded SQLite file."""
     if redis_url:
         from gateway.jobs.redis import RedisJobStore
 
-        return RedisJobStore(redis_url, ttl)
+        return RedisJobStore(redis_url, ttl, worker_timeout)
     from gateway.jobs.sqlite import SqliteJobStore
 
-    return SqliteJobStore(sqlite_path, ttl)
+    return SqliteJobStore(sqlite_path, ttl, worker_timeout)
 
 
 class JobRunner:
@@ -99,7 +101,9 @@ class JobRunner:
             raise GatewayError(f"no handler for tasks of kind {kind!r}")
         waiting = await self._call(self.store.queued)
         if waiting >= self.max_queued:
-            raise Unavailable(f"{waiting} tasks are already waiting; retry shortly", retry_after=2)
+            raise Unavailable(
+                f"{waiting} tasks are already waiting; retry shortly", retry_after=2, reason="tasks"
+            )
         job = await self._call(self.store.create, kind, payload, client)
         self._wake.set()
         return job
@@ -116,8 +120,11 @@ class JobRunner:
                 claim = None
             if claim is None:
                 self._wake.clear()
+                # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation
+                # that arrives as the wait ends, and shutdown would then hang here.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_every)
+                    async with asyncio.timeout(self.poll_every):
+                        await self._wake.wait()
                 continue
             task = asyncio.create_task(self._run(claim))
             self._running[claim.id] = task
@@ -162,13 +169,13 @@ class JobRunner:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let running work finish for `grace` seconds, then put the rest
         back in the queue."""
-        consumer = self._background[1] if len(self._background) > 1 else None
-        if consumer is not None:
-            consumer.cancel()
+        beat, consume = self._background or (None, None)
+        if consume is not None:
+            consume.cancel()  # no more claims; the beat goes on while work finishes
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=grace)
-        for task in [*self._running.values(), *self._background]:
-            task.cancel()
+        for task in [*self._running.values(), *([beat] if beat is not None else [])]:
+            task.cancel()  # each task once: a second cancel could be lost
         for task in [*self._running.values(), *self._background]:
             with contextlib.suppress(asyncio.CancelledError, GatewayError):
                 await task

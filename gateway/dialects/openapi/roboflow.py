@@ -209,7 +209,7 @@ ROBOFLOW_RESULT = {
 }
 # GET /{workspace}, /{project}/{version} and GET /{workspace}/{project}/{version} come
 # after every other route: these first segments reach other routes.
-SHADOWING_ONE = ("healthz", "readyz", "info", "ping", PATH.lstrip("/"))
+SHADOWING_ONE = ("healthz", "readyz", "info", "metrics", "ping", PATH.lstrip("/"))
 SHADOWING_TWO = ("model", "infer", "v0.7")
 SHADOWING_THREE = ("detect", "outline", "segment", "classify", "v0.7", "endpoints")
 MODEL_PATH = [

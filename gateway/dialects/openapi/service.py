@@ -1,4 +1,4 @@
-"""OpenAPI section: liveness, readiness and server info."""
+"""OpenAPI section: liveness, readiness, server info and metrics."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def service_paths() -> dict[str, PathItem]:
         },
         "/info": {
             "get": operation("info", "Server name and version", tag, ok("Info", ref("Info")))
+        },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Prometheus metrics of every worker process (no API key)",
+                tag,
+                {"200": reply("The Prometheus text format", content(("text/plain", string())))},
+            )
         },
         PATH: {
             "get": operation(
