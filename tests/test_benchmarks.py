@@ -66,3 +66,19 @@ def test_gpu_check_reports_placement_and_batched_throughput(tmp_path: Path) -> N
         assert set(entry["batches"]) == {"1", "2"}
         assert entry["batches"]["2"]["run_ms"] > 0
         assert entry["io_binding"] is False
+
+
+def test_replicas_compares_nginx_in_front_of_two_with_one_alone() -> None:
+    command = [
+        sys.executable, "benchmarks/replicas.py", "--duration", "1", "--warmup", "0.5",
+        "--concurrency", "4", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    table, _, raw = done.stdout.partition("{")
+    rows = orjson.loads("{" + raw)
+    assert list(rows) == ["1 replica, direct", "1 replica, nginx", "2 replicas, nginx"]
+    for name, result in rows.items():
+        assert result["requests_ok"] == result["sent"] > 0, name
+        assert result["predictions"] == 7  # the seven shapes, whichever replica answered
+        assert name in table
