@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.dialects import inference_server, matting, openapi, sagemaker, service
+from gateway.dialects import inference_server, matting, openapi, playground, sagemaker, service
 from gateway.dialects.deepomatic import routes as deepomatic
 from gateway.dialects.deepomatic import tasks as deepomatic_tasks
 from gateway.dialects.http import json_response
@@ -83,6 +83,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Sta
             *matting.routes(),
             *deepomatic.routes(),
             *inference_server.routes(),
+            *playground.routes(),  # GET / and /playground: before `GET /{workspace}`
             *roboflow.routes(),
         ],
         lifespan=lifespan,

@@ -249,7 +249,11 @@ def parse_model(raw: Any, index: int, base_dir: Path) -> ModelConfig:
 
 
 DEFAULT_WORKSPACE = "gateway"
-RESERVED_WORKSPACES = frozenset({"detect", "outline", "segment", "classify", "model", "infer"})
+# Route families and other first path segments: `/model/registry`, `/infer/...` and the
+# web playground's `/playground` (gateway/dialects/playground.py) would hide `GET /{workspace}`.
+RESERVED_WORKSPACES = frozenset(
+    {"detect", "outline", "segment", "classify", "model", "infer", "playground"}
+)
 
 
 def _read(path: Path) -> Mapping[str, Any]:

@@ -2,9 +2,10 @@
 
 The document is built once, from the helpers in `schema`, one module per dialect:
 service, Roboflow hosted routes and the roboflow SDK's bootstrap, Roboflow Inference
-server v1 (inference-sdk), SageMaker, matting and Deepomatic v0.7. Each dialect keeps its
-own error shape: `{"message"}` (Roboflow, inference-sdk, SageMaker, routing errors),
-`{"error"}` (matting; Deepomatic's 400s) and `{"detail"}` (Deepomatic's other errors).
+server v1 (inference-sdk), SageMaker, matting, Deepomatic v0.7 and the web playground.
+Each dialect keeps its own error shape: `{"message"}` (Roboflow, inference-sdk,
+SageMaker, routing errors), `{"error"}` (matting; Deepomatic's 400s) and `{"detail"}`
+(Deepomatic's other errors); the playground serves its page, script and style sheet.
 tests/test_openapi.py checks that every mounted route is described here, and fuzzes
 the app through this document with schemathesis.
 """
@@ -24,6 +25,7 @@ from gateway.dialects.openapi import (
     deepomatic,
     inference_server,
     matting,
+    playground,
     roboflow,
     sagemaker,
     schema,
@@ -41,7 +43,18 @@ def component_schemas() -> dict[str, schema.Schema]:
         **sagemaker.sagemaker_schemas(),
         **matting.matting_schemas(),
         **deepomatic.deepomatic_schemas(),
+        **playground.playground_schemas(),
     }
+
+
+def merged(*sections: dict[str, schema.PathItem]) -> dict[str, schema.PathItem]:
+    """The sections' paths; a path in several (`/`: the playground's GET, Roboflow's POST)
+    gets the methods of each."""
+    paths: dict[str, schema.PathItem] = {}
+    for section in sections:
+        for path, item in section.items():
+            paths[path] = {**paths.get(path, {}), **item}
+    return paths
 
 
 # -- the document ---------------------------------------------------------------------
@@ -68,16 +81,18 @@ def document() -> dict[str, Any]:
                 "sagemaker",
                 "matting",
                 "deepomatic",
+                "playground",
             )
         ],
-        "paths": {
-            **service.service_paths(),
-            **sagemaker.sagemaker_paths(),
-            **matting.matting_paths(),
-            **deepomatic.deepomatic_paths(),
-            **inference_server.inference_server_paths(),
-            **roboflow.roboflow_paths(),
-        },
+        "paths": merged(
+            service.service_paths(),
+            sagemaker.sagemaker_paths(),
+            matting.matting_paths(),
+            deepomatic.deepomatic_paths(),
+            inference_server.inference_server_paths(),
+            playground.playground_paths(),
+            roboflow.roboflow_paths(),
+        ),
         "components": {"schemas": component_schemas(), "securitySchemes": schema.SECURITY_SCHEMES},
     }
 

@@ -209,8 +209,8 @@ ROBOFLOW_RESULT = {
 }
 # GET /{workspace}, /{project}/{version} and GET /{workspace}/{project}/{version} come
 # after every other route: these first segments reach other routes.
-SHADOWING_ONE = ("healthz", "readyz", "info", "metrics", "ping", PATH.lstrip("/"))
-SHADOWING_TWO = ("model", "infer", "v0.7")
+SHADOWING_ONE = ("healthz", "readyz", "info", "metrics", "ping", "playground", PATH.lstrip("/"))
+SHADOWING_TWO = ("model", "infer", "v0.7", "playground")
 SHADOWING_THREE = ("detect", "outline", "segment", "classify", "v0.7", "endpoints")
 MODEL_PATH = [
     path(
