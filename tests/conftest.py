@@ -130,6 +130,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until `base`/readyz answers 200; the test fails if the process exits first."""
+    deadline = time.monotonic() + 240
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{process.args} not ready in time:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
 @contextmanager
 def running_gateway(
     command: list[str],
@@ -146,19 +162,8 @@ def running_gateway(
     if started is not None:
         started.append(process)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{command} exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{command} not ready in time:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_ready(base, process, log)
         yield base
     finally:
         process.terminate()

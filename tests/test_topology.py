@@ -23,7 +23,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import key_hash
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until_ready
 from tests.imageserver import serve_images
 from tests.nginx import minimal_config, nginx_binary, nginx_command
 
@@ -42,20 +42,6 @@ class Topology:
     redis: redis.Redis
     images: str  # an image server for URL inputs
     logs: list[Path] = field(default_factory=list)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} not ready in time:\n{log.read_text()[-3000:]}")
 
 
 def replica_env(directory: Path, port: int, redis_url: str, keys: Path) -> dict[str, str]:
