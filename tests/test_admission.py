@@ -168,7 +168,8 @@ async def test_queued_task_limit(model_dir: Path, jpeg_bytes: bytes, tmp_path: P
 
 def test_graceful_shutdown_drains_requests_and_tasks(tmp_path: Path) -> None:
     """SIGTERM while a request and two tasks are in flight: the request is answered, the
-    short task finishes, the task longer than the grace ends as an error, not pending."""
+    short task finishes, and the task longer than the grace goes back to the queue (for
+    another replica or the next start): neither lost nor left claimed."""
     port = free_port()
     env = {
         **os.environ,
