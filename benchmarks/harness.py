@@ -28,6 +28,8 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "models" / "examples"
+DEMO_KEY = "local-demo-key"  # configs/keys.yaml's public local demo key
 
 
 # --------------------------------------------------------------------------- gateway

@@ -56,6 +56,8 @@ if not __package__:  # run as `python benchmarks/loadgen.py`: make `benchmarks` 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import (  # noqa: E402
+    DEMO_KEY,
+    EXAMPLES,
     GatewayFailed,
     memory_report,
     mib,
@@ -65,10 +67,8 @@ from benchmarks.harness import (  # noqa: E402
 )
 from benchmarks.http1 import Connection, ImageServer  # noqa: E402
 
-EXAMPLES = ROOT / "models" / "examples"
 BENCH_IMAGE = EXAMPLES / "bench-640x480.jpg"
 FALLBACK_IMAGE = EXAMPLES / "scene-1.jpg"
-DEMO_KEY = "local-demo-key"
 BOUNDARY = "loadgen-7d1f0c2b"
 # Timeouts, refused or reset connections (OSError), early EOF, answers that are not HTTP.
 TRANSPORT_ERRORS = (OSError, EOFError, asyncio.LimitOverrunError, ValueError)

@@ -21,17 +21,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 if not __package__:  # run as `python benchmarks/replicas.py`
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import free_port, print_json, started_gateway  # noqa: E402
+from benchmarks.harness import free_port, print_json, started_gateway, wait_ready  # noqa: E402
 from benchmarks.loadgen import LoadConfig, LoadResult, run_load  # noqa: E402
 from benchmarks.nginx import find_nginx, minimal_config, nginx_command  # noqa: E402
 
@@ -63,11 +60,7 @@ def balancer(workdir: Path, ports: list[int]) -> Iterator[str]:
     process = subprocess.Popen(nginx_command(nginx, directory), stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_ready(url, process, 30.0, directory / "error.log")
         yield url
     finally:
         process.terminate()

@@ -53,6 +53,8 @@ if not __package__:  # run as `python benchmarks/soak.py`: make `benchmarks` imp
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import (  # noqa: E402
+    DEMO_KEY,
+    EXAMPLES,
     GatewayFailed,
     memory_report,
     mib,
@@ -61,8 +63,6 @@ from benchmarks.harness import (  # noqa: E402
     started_gateway,
 )
 
-EXAMPLES = ROOT / "models" / "examples"
-DEMO_KEY = "local-demo-key"
 WARMUP_FRACTION = 0.1
 OVER_LIMIT = 4 * 1024 * 1024  # body_too_large: the gateway's default body limit + 4 MiB
 BOMB_SIDE = 20_000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import redis
 
+from benchmarks.harness import GatewayFailed, free_port, wait_ready
 from gateway.app import create_app
 from gateway.auth import key_hash
 from gateway.settings import Settings
@@ -124,26 +124,12 @@ async def client(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Until `base`/readyz answers 200; the test fails if the process exits first."""
-    deadline = time.monotonic() + 240
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{process.args} not ready in time:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    try:
+        wait_ready(base, process, 240.0, log)
+    except GatewayFailed as exc:
+        pytest.fail(f"{process.args}: {exc}")
 
 
 @contextmanager
